@@ -15,4 +15,5 @@
 pub mod ci;
 pub mod exit_code;
 pub mod http;
+pub mod junit;
 pub mod model;

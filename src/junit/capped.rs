@@ -39,7 +39,9 @@ pub struct Capped<R> {
     buf: Vec<u8>,
     /// Consumer position in `buf`.
     start: usize,
-    /// End of filtered bytes ready for the consumer.
+    /// End of filtered and UTF-8-checked bytes handed to the consumer.
+    released: usize,
+    /// End of filtered bytes (`released..ready` still awaits the UTF-8 check).
     ready: usize,
     /// End of raw bytes read from `inner`.
     end: usize,
@@ -57,6 +59,7 @@ pub struct Capped<R> {
     /// `(filtered offset, bytes dropped before it)`, one entry per cut.
     drops: Vec<(u64, u64)>,
     error: Option<(io::ErrorKind, String)>,
+    replaced: u64,
 }
 
 impl<R: Read> Capped<R> {
@@ -66,6 +69,7 @@ impl<R: Read> Capped<R> {
             inner,
             buf: vec![0; CHUNK + LOOKAHEAD],
             start: 0,
+            released: 0,
             ready: 0,
             end: 0,
             eof: false,
@@ -79,7 +83,13 @@ impl<R: Read> Capped<R> {
             dropped: 0,
             drops: Vec::new(),
             error: None,
+            replaced: 0,
         }
+    }
+
+    /// Number of bytes that were not valid UTF-8 and were replaced with `?`.
+    pub fn replaced_utf8(&self) -> u64 {
+        self.replaced
     }
 
     /// True when any run was cut.
@@ -98,12 +108,14 @@ impl<R: Read> Capped<R> {
     }
 
     fn refill(&mut self) -> io::Result<()> {
-        // Keep the unprocessed raw tail, drop what the consumer has taken.
-        self.out_base += self.ready as u64;
-        self.buf.copy_within(self.ready..self.end, 0);
-        self.end -= self.ready;
+        // Keep what is not yet released, drop what the consumer has taken.
+        let base = self.released;
+        self.out_base += base as u64;
+        self.buf.copy_within(base..self.end, 0);
+        self.end -= base;
+        self.ready -= base;
         self.start = 0;
-        self.ready = 0;
+        self.released = 0;
         while !self.eof && self.end < CHUNK {
             match self.inner.read(&mut self.buf[self.end..CHUNK + LOOKAHEAD]) {
                 Ok(0) => self.eof = true,
@@ -116,7 +128,39 @@ impl<R: Read> Capped<R> {
             }
         }
         self.process();
+        self.validate_utf8();
         Ok(())
+    }
+
+    /// Releases `released..ready` after replacing every byte that is not part of valid UTF-8
+    /// with `?` (same length, so offsets stay true). A sequence cut by the end of the data
+    /// waits for the next read, unless the input has ended.
+    fn validate_utf8(&mut self) {
+        let final_chunk = self.eof && self.ready == self.end;
+        let mut at = self.released;
+        while at < self.ready {
+            match std::str::from_utf8(&self.buf[at..self.ready]) {
+                Ok(_) => at = self.ready,
+                Err(e) => {
+                    at += e.valid_up_to();
+                    match e.error_len() {
+                        Some(n) => {
+                            self.buf[at..at + n].fill(b'?');
+                            self.replaced += n as u64;
+                            at += n;
+                        }
+                        None if final_chunk || self.error.is_some() => {
+                            let n = self.ready - at;
+                            self.buf[at..self.ready].fill(b'?');
+                            self.replaced += n as u64;
+                            at = self.ready;
+                        }
+                        None => break,
+                    }
+                }
+            }
+        }
+        self.released = at;
     }
 
     /// Filters `buf[ready..end]` in place, advancing `ready`.
@@ -185,7 +229,11 @@ impl<R: Read> Capped<R> {
                     }
                 }
                 Lex::Cdata | Lex::Comment => {
-                    let pat: &[u8] = if self.state == Lex::Cdata { b"]]>" } else { b"-->" };
+                    let pat: &[u8] = if self.state == Lex::Cdata {
+                        b"]]>"
+                    } else {
+                        b"-->"
+                    };
                     match memchr::memmem::find(rest, pat) {
                         Some(i) => {
                             if !self.run_span(&mut r, &mut w, i) {
@@ -196,7 +244,11 @@ impl<R: Read> Capped<R> {
                         }
                         None => {
                             // Leave two bytes in case the terminator straddles the chunk.
-                            let span = if self.eof { rest.len() } else { rest.len().saturating_sub(2) };
+                            let span = if self.eof {
+                                rest.len()
+                            } else {
+                                rest.len().saturating_sub(2)
+                            };
                             if span == 0 {
                                 break;
                             }
@@ -222,7 +274,10 @@ impl<R: Read> Capped<R> {
         let bytes = &self.buf[*r..*r + span];
         if let Some(i) = memchr::memchr(0, bytes) {
             self.run_span(r, w, i);
-            self.fail(io::ErrorKind::InvalidData, "NUL byte (0x00) in the file".into());
+            self.fail(
+                io::ErrorKind::InvalidData,
+                "NUL byte (0x00) in the file".into(),
+            );
             return false;
         }
         let mut kept = 0usize;
@@ -299,28 +354,35 @@ impl<R: Read> Read for Capped<R> {
 impl<R: Read> BufRead for Capped<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         loop {
-            if self.start < self.ready {
-                return Ok(&self.buf[self.start..self.ready]);
+            if self.start < self.released {
+                return Ok(&self.buf[self.start..self.released]);
             }
             if let Some((kind, message)) = &self.error {
-                let at = self.out_base + self.ready as u64;
-                return Err(io::Error::new(*kind, CappedError { message: message.clone(), filtered_offset: at }));
+                let at = self.out_base + self.released as u64;
+                return Err(io::Error::new(
+                    *kind,
+                    CappedError {
+                        message: message.clone(),
+                        filtered_offset: at,
+                    },
+                ));
             }
-            if self.eof && self.ready == self.end {
+            if self.eof && self.released == self.end {
                 return Ok(&[]);
             }
-            let before = (self.end - self.ready, self.eof);
+            let before = (self.end - self.released, self.eof);
             self.refill()?;
-            if self.ready == 0 && (self.end, self.eof) == before && self.error.is_none() {
+            if self.released == 0 && (self.end, self.eof) == before && self.error.is_none() {
                 // Nothing could be processed and nothing new arrived: hand out the raw rest.
                 self.ready = self.end;
                 self.eof = true;
+                self.validate_utf8();
             }
         }
     }
 
     fn consume(&mut self, amt: usize) {
-        self.start = (self.start + amt).min(self.ready);
+        self.start = (self.start + amt).min(self.released);
     }
 }
 
@@ -354,7 +416,8 @@ mod tests {
 
     #[test]
     fn small_documents_pass_through_unchanged() {
-        let doc = b"<?xml version='1.0'?><a x=\"1 > 0\" y='q\"'><!-- it's --><![CDATA[a<b]]>t&amp;</a>";
+        let doc =
+            b"<?xml version='1.0'?><a x=\"1 > 0\" y='q\"'><!-- it's --><![CDATA[a<b]]>t&amp;</a>";
         let (out, c) = filter(doc, 64);
         assert_eq!(out, doc.to_vec());
         assert!(!c.truncated_any());
@@ -368,7 +431,10 @@ mod tests {
         let out = String::from_utf8(out).unwrap();
         assert!(c.truncated_any());
         let x100 = "x".repeat(100);
-        assert_eq!(out, format!("<a m=\"{x100}\">{x100}<![CDATA[{x100}]]><!--{x100}--></a>"));
+        assert_eq!(
+            out,
+            format!("<a m=\"{x100}\">{x100}<![CDATA[{x100}]]><!--{x100}--></a>")
+        );
     }
 
     #[test]
@@ -377,7 +443,10 @@ mod tests {
         let doc = format!("<a>{text}</a>");
         let (out, _) = filter(doc.as_bytes(), 100);
         let out = String::from_utf8(out).expect("valid UTF-8 after the cut");
-        assert!(out.starts_with(&format!("<a>{}&amp;", "a".repeat(98))), "{out}");
+        assert!(
+            out.starts_with(&format!("<a>{}&amp;", "a".repeat(98))),
+            "{out}"
+        );
         assert!(out.ends_with("</a>"));
     }
 
@@ -400,9 +469,20 @@ mod tests {
         let mut out = Vec::new();
         let err = c.read_to_end(&mut out).unwrap_err();
         assert_eq!(out, b"<a>ok");
-        let inner = err.get_ref().and_then(|e| e.downcast_ref::<CappedError>()).unwrap();
+        let inner = err
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<CappedError>())
+            .unwrap();
         assert_eq!(inner.filtered_offset, 5);
         assert!(inner.message.contains("NUL"));
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_in_place() {
+        let doc = b"<a>ok\xff\xfe \xc3\xa9 \xe2\x82</a>";
+        let (out, c) = filter(doc, 64);
+        assert_eq!(String::from_utf8(out).unwrap(), "<a>ok?? \u{e9} ??</a>");
+        assert_eq!(c.replaced_utf8(), 4);
     }
 
     #[test]

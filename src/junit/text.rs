@@ -34,7 +34,13 @@ pub struct Bounded {
 impl Bounded {
     /// An empty buffer.
     pub fn new(limit: usize, keep: Keep) -> Self {
-        Self { text: String::new(), limit, keep, truncated: false, seen: false }
+        Self {
+            text: String::new(),
+            limit,
+            keep,
+            truncated: false,
+            seen: false,
+        }
     }
 
     /// Clears the buffer for reuse, keeping its allocation.
@@ -65,7 +71,8 @@ impl Bounded {
             Keep::Tail => {
                 if s.len() >= self.limit {
                     self.text.clear();
-                    self.text.push_str(&s[ceil_char_boundary(s, s.len() - self.limit)..]);
+                    self.text
+                        .push_str(&s[ceil_char_boundary(s, s.len() - self.limit)..]);
                     self.truncated = true;
                 } else {
                     self.text.push_str(s);
@@ -97,7 +104,11 @@ impl Bounded {
     /// The trimmed text as an owned box, or `None` when empty.
     pub fn take(&mut self) -> Option<Box<str>> {
         let t = self.text.trim_matches(|c: char| c.is_whitespace());
-        let out = if t.is_empty() { None } else { Some(Box::from(t)) };
+        let out = if t.is_empty() {
+            None
+        } else {
+            Some(Box::from(t))
+        };
         self.text.clear();
         out
     }
@@ -149,7 +160,11 @@ pub fn parse_seconds(raw: &str) -> (u64, bool) {
         return (0, false);
     }
     let parsed = t.parse::<f64>().ok().or_else(|| {
-        let normalised = if t.contains('.') { t.replace(',', "") } else { t.replace(',', ".") };
+        let normalised = if t.contains('.') {
+            t.replace(',', "")
+        } else {
+            t.replace(',', ".")
+        };
         normalised.parse::<f64>().ok()
     });
     match parsed {

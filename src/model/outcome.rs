@@ -53,11 +53,23 @@ impl RunOutcome {
 
 /// The outcome of one test (of its final attempt, for a retried test).
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum TestOutcome {
     /// The test passed.
+    #[default]
     Passed,
     /// The test was skipped, disabled or ignored.
     Skipped,

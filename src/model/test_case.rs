@@ -243,7 +243,10 @@ mod tests {
         let a = TestId::derive("octo/app", "suite", "pkg.Class", "test");
         assert_eq!(a, TestId::derive("octo/app", "suite", "pkg.Class", "test"));
         assert_ne!(a, TestId::derive("octo/app", "other", "pkg.Class", "test"));
-        assert_ne!(a, TestId::derive("octo/other", "suite", "pkg.Class", "test"));
+        assert_ne!(
+            a,
+            TestId::derive("octo/other", "suite", "pkg.Class", "test")
+        );
         // The separator keeps parts from sliding into each other.
         assert_ne!(
             TestId::derive("r", "ab", "c", "d"),
@@ -258,6 +261,10 @@ mod tests {
     #[test]
     fn a_case_stays_small() {
         // Memory per test case is a product promise (BENCHMARKS.md): keep the struct compact.
-        assert!(std::mem::size_of::<TestCase>() <= 160, "{}", std::mem::size_of::<TestCase>());
+        assert!(
+            std::mem::size_of::<TestCase>() <= 160,
+            "{}",
+            std::mem::size_of::<TestCase>()
+        );
     }
 }

@@ -1,0 +1,216 @@
+//! The JUnit-family test report reader.
+//!
+//! - [`discover`]: which files to read (`--junit GLOB`, or well-known paths);
+//! - [`parser`]: the streaming reader (quick-xml behind [`capped::Capped`]), one pass,
+//!   memory bounded by the number of test cases, never by the size of texts;
+//! - [`case`]: one `<testcase>` → one [`TestCase`], with retries folded into attempts;
+//! - [`dialect`]: which producer wrote a report and what a repeated test case means there;
+//! - [`location`]: file/line from stack traces; [`text`]: limits and lenient attributes.
+//!
+//! A file that is not well-formed is rejected as a whole with its line and column; the
+//! other files are still read.
+
+pub mod capped;
+pub mod case;
+pub mod dialect;
+pub mod discover;
+pub mod location;
+pub mod parser;
+pub mod text;
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use crate::model::{ReportFile, TestCase};
+
+pub use parser::{ParseFailure, ParseOptions, Parsed};
+
+/// Why one report file could not be read: names the file, and the line and column.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The file could not be opened or read.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The file is empty or holds no XML element.
+    #[error(
+        "{path}:{line}:{column}: empty file (no XML root element); was the test run interrupted?"
+    )]
+    Empty {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the end of the file.
+        line: u64,
+        /// 1-based column of the end of the file.
+        column: u64,
+    },
+    /// The XML is not well-formed.
+    #[error("{path}:{line}:{column}: not well-formed XML: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// 1-based column (in characters).
+        column: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// Well-formed XML of another format.
+    #[error("{path}:{line}:{column}: not a JUnit XML report: the root element is <{root}>{hint}")]
+    NotJunit {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the root element.
+        line: u64,
+        /// 1-based column of the root element.
+        column: u64,
+        /// The root element.
+        root: String,
+        /// What the format probably is.
+        hint: &'static str,
+    },
+}
+
+impl ReportError {
+    /// True when the file is XML of another format (skipped quietly during discovery).
+    pub fn is_not_junit(&self) -> bool {
+        matches!(self, Self::NotJunit { .. })
+    }
+}
+
+fn format_hint(root: &str) -> &'static str {
+    match root {
+        "test-run" | "test-results" => {
+            " (NUnit; cimon reads JUnit XML: convert with the NUnit JUnit transform)"
+        }
+        "assemblies" | "assembly" => " (xUnit.net; use a JUnit logger such as JunitXml.TestLogger)",
+        "TestRun" => " (Visual Studio TRX; use a JUnit logger such as JunitXml.TestLogger)",
+        "testng-results" => {
+            " (TestNG's own format; read the JUnit reports TestNG also writes under junitreports/)"
+        }
+        _ => "",
+    }
+}
+
+/// Reads one report file, appending its cases to `out` (nothing is appended on error).
+pub fn parse_file(
+    path: &Path,
+    opts: &ParseOptions,
+    out: &mut Vec<TestCase>,
+) -> Result<Parsed, ReportError> {
+    let file = File::open(path).map_err(|source| ReportError::Io {
+        path: path.into(),
+        source,
+    })?;
+    match parser::parse(file, opts, out) {
+        Ok(parsed) => Ok(parsed),
+        Err(ParseFailure::Empty { offset }) => {
+            let (line, column) = line_column(path, offset).unwrap_or((1, 1));
+            Err(ReportError::Empty {
+                path: path.into(),
+                line,
+                column,
+            })
+        }
+        Err(ParseFailure::Io(message)) => Err(ReportError::Io {
+            path: path.into(),
+            source: io::Error::other(message),
+        }),
+        Err(ParseFailure::NotJunit { root, offset }) => {
+            let hint = format_hint(&root);
+            let (line, column) = line_column(path, offset).unwrap_or((1, 1));
+            Err(ReportError::NotJunit {
+                path: path.into(),
+                line,
+                column,
+                root,
+                hint,
+            })
+        }
+        Err(ParseFailure::Syntax { offset, message }) => {
+            let (line, column) = line_column(path, offset).unwrap_or((0, 0));
+            Err(ReportError::Syntax {
+                path: path.into(),
+                line,
+                column,
+                message,
+            })
+        }
+    }
+}
+
+/// Reads every file, in order, into one list of cases and one list of per-file records.
+/// Errors are recorded on their file and returned as messages; they never stop the others.
+pub fn parse_files(
+    paths: &[PathBuf],
+    opts: &ParseOptions,
+    cases: &mut Vec<TestCase>,
+) -> (Vec<ReportFile>, Vec<ReportError>) {
+    let mut files = Vec::with_capacity(paths.len());
+    let mut errors = Vec::new();
+    for path in paths {
+        let shown = path.display().to_string();
+        match parse_file(path, opts, cases) {
+            Ok(parsed) => {
+                for w in &parsed.warnings {
+                    tracing::warn!("{shown}: {w}");
+                }
+                files.push(ReportFile {
+                    path: shown,
+                    dialect: parsed.dialect.as_str().into(),
+                    tests: parsed.tests,
+                    error: None,
+                });
+            }
+            Err(e) => {
+                files.push(ReportFile {
+                    path: shown,
+                    dialect: "unknown".into(),
+                    tests: 0,
+                    error: Some(e.to_string()),
+                });
+                errors.push(e);
+            }
+        }
+    }
+    (files, errors)
+}
+
+/// 1-based line and column (in characters) of a byte offset in a file.
+pub fn line_column(path: &Path, offset: u64) -> io::Result<(u64, u64)> {
+    let mut reader = BufReader::with_capacity(256 * 1024, File::open(path)?);
+    let (mut line, mut line_start_bytes) = (1u64, Vec::new());
+    let mut pos = 0u64;
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() || pos >= offset {
+            break;
+        }
+        let take = chunk.len().min((offset - pos) as usize);
+        let part = &chunk[..take];
+        match memchr::memrchr(b'\n', part) {
+            Some(i) => {
+                line += memchr::memchr_iter(b'\n', part).count() as u64;
+                line_start_bytes.clear();
+                line_start_bytes.extend_from_slice(&part[i + 1..]);
+            }
+            None => line_start_bytes.extend_from_slice(part),
+        }
+        if line_start_bytes.len() > 1 << 20 {
+            // A very long line: keep counting characters without keeping the bytes.
+            let chars = String::from_utf8_lossy(&line_start_bytes).chars().count();
+            line_start_bytes.clear();
+            line_start_bytes.resize(chars.min(1 << 20), b' ');
+        }
+        pos += take as u64;
+        reader.consume(take);
+    }
+    let column = String::from_utf8_lossy(&line_start_bytes).chars().count() as u64 + 1;
+    Ok((line, column))
+}
