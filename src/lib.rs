@@ -8,12 +8,39 @@
 //! - [`model`]: the run report types (plain data, no I/O);
 //! - [`ci`]: CI providers, detected from an injected environment map;
 //! - [`junit`]: the streaming JUnit-family parser and retry folding;
-//! - [`output`]: text, JSON and Markdown renderers and GitHub workflow integration;
+//! - [`output`]: text, Markdown and GitHub Actions renderers;
 //! - [`commands`]: one module per subcommand, the only place `anyhow` is used;
 //! - [`exit_code`]: the documented process exit codes.
 
 pub mod ci;
+pub mod cli;
+pub mod commands;
 pub mod exit_code;
 pub mod http;
 pub mod junit;
+pub mod logging;
 pub mod model;
+pub mod output;
+pub mod schema;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+/// Parses `args`, runs the command against `env` and returns the process exit code.
+pub fn main_with(args: impl IntoIterator<Item = OsString>, env: ci::Env) -> u8 {
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                exit_code::USAGE
+            } else {
+                exit_code::OK
+            };
+        }
+    };
+    http::install_crypto_provider();
+    logging::init(cli.verbose, cli.quiet, env.get("CIMON_LOG"));
+    commands::run(cli, env)
+}

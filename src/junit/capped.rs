@@ -107,7 +107,8 @@ impl<R: Read> Capped<R> {
         }
     }
 
-    fn refill(&mut self) -> io::Result<()> {
+    /// Reads more input and filters it; returns the number of bytes read.
+    fn refill(&mut self) -> io::Result<usize> {
         // Keep what is not yet released, drop what the consumer has taken.
         let base = self.released;
         self.out_base += base as u64;
@@ -116,11 +117,13 @@ impl<R: Read> Capped<R> {
         self.ready -= base;
         self.start = 0;
         self.released = 0;
+        let mut read = 0;
         while !self.eof && self.end < CHUNK {
             match self.inner.read(&mut self.buf[self.end..CHUNK + LOOKAHEAD]) {
                 Ok(0) => self.eof = true,
                 Ok(n) => {
                     self.end += n;
+                    read = n;
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -129,7 +132,7 @@ impl<R: Read> Capped<R> {
         }
         self.process();
         self.validate_utf8();
-        Ok(())
+        Ok(read)
     }
 
     /// Releases `released..ready` after replacing every byte that is not part of valid UTF-8
@@ -370,12 +373,10 @@ impl<R: Read> BufRead for Capped<R> {
             if self.eof && self.released == self.end {
                 return Ok(&[]);
             }
-            let before = (self.end - self.released, self.eof);
-            self.refill()?;
-            if self.released == 0 && (self.end, self.eof) == before && self.error.is_none() {
-                // Nothing could be processed and nothing new arrived: hand out the raw rest.
+            let read = self.refill()?;
+            if read == 0 && self.eof && self.released == 0 && self.end > 0 && self.error.is_none() {
+                // At the end of input nothing more can be filtered: hand out the raw rest.
                 self.ready = self.end;
-                self.eof = true;
                 self.validate_utf8();
             }
         }
@@ -460,6 +461,18 @@ mod tests {
         let b_filtered = out.find("<b/>").unwrap() as u64;
         assert_eq!(c.input_offset(b_filtered), doc.find("<b/>").unwrap() as u64);
         assert_eq!(c.input_offset(2), 2);
+    }
+
+    #[test]
+    fn runs_dropped_over_many_chunks_keep_the_stream_intact() {
+        let long = "m".repeat(10 * CHUNK);
+        let doc = format!("<a m=\"{long}\">{long}</a>");
+        let (out, _) = filter(doc.as_bytes(), 100);
+        let x = "m".repeat(100);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("<a m=\"{x}\">{x}</a>")
+        );
     }
 
     #[test]

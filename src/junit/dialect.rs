@@ -112,7 +112,10 @@ impl Clues {
     /// A `<property>` of a `<testsuite>` (`go.version`, Surefire's `surefire.version`…).
     pub fn suite_property(&mut self, name: &str, current: Dialect) -> Dialect {
         match name {
-            "go.version" => Dialect::Go,
+            "go.version" => {
+                self.file = Dialect::Go;
+                Dialect::Go
+            }
             n if n.starts_with("surefire.") || n == "maven.version" => {
                 if current == Dialect::Junit {
                     self.file = Dialect::Surefire;

@@ -1,3 +1,8 @@
 //! Integration tests: one binary, one module per area.
 
+mod bad_input;
+mod cli;
+mod common;
 mod conformance;
+mod dialects;
+mod schema;

@@ -1,0 +1,171 @@
+//! Command-line interface: clap types only, no behaviour.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// cimon: collect a CI run and its test results into one versioned run report.
+#[derive(Debug, Parser)]
+#[command(name = "cimon", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). `CIMON_LOG` takes a
+    /// tracing filter (e.g. `cimon=debug`) and wins over -v.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// cimon's subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Collect the current CI run and its test reports into a run report.
+    Report(Box<ReportArgs>),
+    /// Print a JSON Schema.
+    Schema {
+        /// Which schema.
+        #[arg(value_enum)]
+        which: SchemaKind,
+    },
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Schemas cimon publishes.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SchemaKind {
+    /// The run report (`cimon.run/v1`).
+    RunReport,
+}
+
+/// Output formats of `report` on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A compact human summary (coloured on a terminal).
+    Text,
+    /// The run report as JSON.
+    Json,
+    /// A Markdown summary (as written to the GitHub job summary).
+    Markdown,
+}
+
+/// Which CI to read the run from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderArg {
+    /// Detect from the environment.
+    Auto,
+    /// GitHub Actions.
+    Github,
+    /// GitLab CI.
+    Gitlab,
+    /// Jenkins.
+    Jenkins,
+    /// Anything else: flags and `git`.
+    Generic,
+}
+
+/// When to colour text output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    /// On a terminal, and in GitHub Actions / GitLab CI logs, unless `NO_COLOR` is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// `cimon report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Test report files (JUnit XML): a path or a glob (`**` crosses directories). Repeatable.
+    /// Without it, well-known locations are searched (`**/TEST-*.xml`, `**/junit*.xml`,
+    /// `target/nextest/**/junit.xml`, …; see `docs/report-format.md`).
+    #[arg(long = "junit", value_name = "GLOB")]
+    pub junit: Vec<String>,
+    /// The job's status as the CI knows it: `${{ job.status }}` (GitHub),
+    /// `$CI_JOB_STATUS` (GitLab), `${currentBuild.currentResult}` (Jenkins).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Which CI to read the run from.
+    #[arg(long, value_enum, default_value_t = ProviderArg::Auto)]
+    pub provider: ProviderArg,
+    /// Exit 1 when a test failed or errored.
+    #[arg(long)]
+    pub fail_on_test_failure: bool,
+    /// Exit 2 when no test report was found or none could be read.
+    #[arg(long)]
+    pub require_tests: bool,
+    /// Exit non-zero on reporter problems too (unreadable reports: 2; API failures: 3)
+    /// instead of warning.
+    #[arg(long)]
+    pub strict: bool,
+    /// Fold test cases repeated within a suite into one test with several attempts, in every
+    /// dialect (by default only where the producer means a retry: pytest, go).
+    #[arg(long)]
+    pub merge_repeated: bool,
+    /// Directory that report globs are relative to.
+    #[arg(short = 'C', long, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+    /// When to colour text output.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+    /// GitHub Actions: do not append to `$GITHUB_STEP_SUMMARY`.
+    #[arg(long)]
+    pub no_summary: bool,
+    /// GitHub Actions: at most this many failed-test annotations (0 disables them).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub max_annotations: usize,
+    /// Read the GitHub token from this file (else `GITHUB_TOKEN` / `CIMON_GITHUB_TOKEN`).
+    #[arg(long, value_name = "FILE")]
+    pub github_token_file: Option<PathBuf>,
+    /// Identity and timing overrides (needed only outside a known CI).
+    #[command(flatten)]
+    pub run: RunFlags,
+}
+
+/// Flags that supply or override the run's identity.
+#[derive(Debug, Default, Args)]
+pub struct RunFlags {
+    /// Repository (`owner/name`).
+    #[arg(long)]
+    pub repository: Option<String>,
+    /// Workflow or pipeline name.
+    #[arg(long)]
+    pub workflow: Option<String>,
+    /// Job name.
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Run identifier.
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Run attempt (1 for the first run).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub run_attempt: Option<u32>,
+    /// Commit SHA.
+    #[arg(long)]
+    pub sha: Option<String>,
+    /// Branch.
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Pull/merge request number.
+    #[arg(long)]
+    pub pull_request: Option<u64>,
+    /// Link to the run.
+    #[arg(long)]
+    pub url: Option<String>,
+}

@@ -1,0 +1,35 @@
+//! One module per subcommand: orchestration only. `anyhow` lives here and nowhere deeper.
+
+pub mod report;
+
+use std::io::Write;
+
+use crate::cli::{Cli, Command, SchemaKind};
+use crate::exit_code;
+
+/// Runs a parsed command line against an environment; returns the process exit code.
+pub fn run(cli: Cli, env: crate::ci::Env) -> u8 {
+    match cli.command {
+        Command::Report(args) => report::run(*args, &env),
+        Command::Schema {
+            which: SchemaKind::RunReport,
+        } => print_or_fail(&crate::schema::run_report_text()),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "cimon", &mut std::io::stdout());
+            exit_code::OK
+        }
+    }
+}
+
+fn print_or_fail(text: &str) -> u8 {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => exit_code::OK,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit_code::OK,
+        Err(e) => {
+            eprintln!("cimon: cannot write to stdout: {e}");
+            exit_code::USAGE
+        }
+    }
+}
