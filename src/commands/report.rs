@@ -153,7 +153,9 @@ fn collect_tests(args: &ReportArgs, report: &mut RunReport, problems: &mut Probl
             }
         })
         .collect();
-    let (mut files, errors) = junit::parse_files(&paths, &opts, &mut cases);
+    let parsed = junit::parse_files(&paths, &opts, &mut cases);
+    let (mut files, errors) = (parsed.files, parsed.errors);
+    report.warnings.extend(parsed.warnings);
     let explicit = !args.junit.is_empty();
     // During discovery, XML of other formats is expected (e.g. testng-results.xml): skip it.
     if !explicit {

@@ -145,23 +145,35 @@ pub fn parse_file(
     }
 }
 
-/// Reads every file, in order, into one list of cases and one list of per-file records.
-/// Errors are recorded on their file and returned as messages; they never stop the others.
+/// What [`parse_files`] found.
+#[derive(Debug, Default)]
+pub struct ParsedFiles {
+    /// One record per file, in order.
+    pub files: Vec<ReportFile>,
+    /// The files that could not be read.
+    pub errors: Vec<ReportError>,
+    /// Non-fatal observations, each prefixed with its file.
+    pub warnings: Vec<String>,
+}
+
+/// Reads every file, in order, into one list of cases and one record per file. Errors are
+/// recorded on their file; they never stop the others.
 pub fn parse_files(
     paths: &[PathBuf],
     opts: &ParseOptions,
     cases: &mut Vec<TestCase>,
-) -> (Vec<ReportFile>, Vec<ReportError>) {
-    let mut files = Vec::with_capacity(paths.len());
-    let mut errors = Vec::new();
+) -> ParsedFiles {
+    let mut out = ParsedFiles {
+        files: Vec::with_capacity(paths.len()),
+        ..ParsedFiles::default()
+    };
     for path in paths {
         let shown = path.display().to_string();
         match parse_file(path, opts, cases) {
             Ok(parsed) => {
-                for w in &parsed.warnings {
-                    tracing::warn!("{shown}: {w}");
-                }
-                files.push(ReportFile {
+                out.warnings
+                    .extend(parsed.warnings.iter().map(|w| format!("{shown}: {w}")));
+                out.files.push(ReportFile {
                     path: shown,
                     dialect: parsed.dialect.as_str().into(),
                     tests: parsed.tests,
@@ -169,17 +181,17 @@ pub fn parse_files(
                 });
             }
             Err(e) => {
-                files.push(ReportFile {
+                out.files.push(ReportFile {
                     path: shown,
                     dialect: "unknown".into(),
                     tests: 0,
                     error: Some(e.to_string()),
                 });
-                errors.push(e);
+                out.errors.push(e);
             }
         }
     }
-    (files, errors)
+    out
 }
 
 /// 1-based line and column (in characters) of a byte offset in a file.

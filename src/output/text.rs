@@ -150,10 +150,15 @@ pub fn render(report: &RunReport, color: bool) -> String {
         }
     }
     if !report.warnings.is_empty() {
-        let _ = writeln!(out, "\n{}", p.bold(&p.yellow("Warnings")));
-        for w in &report.warnings {
-            let _ = writeln!(out, "  ! {}", terminal(w));
-        }
+        let n = report.warnings.len();
+        let _ = writeln!(
+            out,
+            "\n{}",
+            p.yellow(&format!(
+                "{n} reporter warning{} (on stderr and in the report)",
+                if n == 1 { "" } else { "s" }
+            ))
+        );
     }
     out
 }

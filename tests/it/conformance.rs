@@ -175,7 +175,8 @@ fn rejected_files_give_one_clear_error_and_lose_nothing_else() {
             fixtures().join(good),
         ];
         let mut cases = Vec::new();
-        let (files, errors) = junit::parse_files(&paths, &ParseOptions::default(), &mut cases);
+        let parsed = junit::parse_files(&paths, &ParseOptions::default(), &mut cases);
+        let (files, errors) = (parsed.files, parsed.errors);
         assert_eq!(errors.len(), 1, "{file}: {errors:?}");
         assert_eq!(cases.len(), 12, "{file}: the two good copies still count");
         let message = errors[0].to_string();
