@@ -242,12 +242,19 @@ impl Github {
         else {
             return Ok(());
         };
+        // `owner/name`: exactly two path segments of GitHub's name characters.
         let valid = |s: &str| {
-            !s.is_empty()
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+            let parts: Vec<&str> = s.split('/').collect();
+            parts.len() == 2
+                && parts.iter().all(|p| {
+                    !p.is_empty()
+                        && *p != "."
+                        && *p != ".."
+                        && p.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                })
         };
-        if !valid(repo) || !run_id.chars().all(|c| c.is_ascii_digit()) {
+        if !valid(repo) || run_id.is_empty() || !run_id.chars().all(|c| c.is_ascii_digit()) {
             return Err(HttpError::Transport {
                 url: mask_url(api),
                 message: format!(

@@ -348,6 +348,30 @@ async fn every_page_is_read() {
 }
 
 #[tokio::test]
+async fn malformed_identity_is_one_warning_and_no_request() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&server)
+        .await;
+    for repo in ["octo/../admin", "octo", "octo/app/x", "octo/a?b"] {
+        let env = env_fixture("github-push.env")
+            .with("GITHUB_API_URL", &server.uri())
+            .with("GITHUB_REPOSITORY", repo);
+        let mut report =
+            provider().current_run(&env, &RunOverrides::default(), at("2026-11-26T10:00:00Z"));
+        provider().fetch_timings(&mut report, &env, &creds()).await;
+        assert_eq!(report.warnings.len(), 1, "{repo}: {:?}", report.warnings);
+        assert!(
+            report.warnings[0].contains("is malformed"),
+            "{}",
+            report.warnings[0]
+        );
+    }
+}
+
+#[tokio::test]
 async fn without_a_token_nothing_is_asked() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
