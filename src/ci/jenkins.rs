@@ -271,9 +271,8 @@ fn stages_to_steps(stages: &[WireStage], warnings: &mut Vec<String>) -> Vec<Step
                 status.as_str(),
                 "IN_PROGRESS" | "PAUSED_PENDING_INPUT" | "QUEUED" | ""
             );
+            // wfapi's NOT_EXECUTED (the stage never ran) maps to skipped in the model.
             let outcome = match status.as_str() {
-                // wfapi's NOT_EXECUTED: the stage never ran (an earlier one failed, or `when`).
-                "NOT_EXECUTED" => RunOutcome::Skipped,
                 _ if running => RunOutcome::Unknown,
                 s => RunOutcome::parse_ci_status(s).unwrap_or(RunOutcome::Unknown),
             };

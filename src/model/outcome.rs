@@ -29,11 +29,11 @@ impl RunOutcome {
         Some(match w.as_str() {
             "success" | "succeeded" | "passed" | "ok" => Self::Success,
             // Jenkins UNSTABLE means tests failed: the run did not succeed.
-            "failure" | "failed" | "unstable" | "timed_out" | "error" | "not_executed" => {
+            "failure" | "failed" | "unstable" | "timed_out" | "error" => {
                 Self::Failure
             }
             "cancelled" | "canceled" | "aborted" => Self::Cancelled,
-            "skipped" | "manual" | "not_built" | "neutral" => Self::Skipped,
+            "skipped" | "manual" | "not_built" | "not_executed" | "neutral" => Self::Skipped,
             "unknown" => Self::Unknown,
             _ => return None,
         })
