@@ -46,9 +46,27 @@ pub(crate) struct Identity {
     pub outcome: Option<RunOutcome>,
 }
 
+/// Asserts that `report` validates against the run-report JSON Schema.
+pub(crate) fn assert_valid(report: &RunReport) {
+    static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let v =
+        VALIDATOR.get_or_init(|| jsonschema::validator_for(&crate::schema::run_report()).unwrap());
+    let value = serde_json::to_value(report).unwrap();
+    let errors: Vec<String> = v
+        .iter_errors(&value)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report {} does not match the schema: {errors:?}",
+        report.key
+    );
+}
+
 impl Identity {
-    /// Asserts every field against `report`.
+    /// Asserts every field against `report`, and that it validates against the schema.
     pub(crate) fn check(&self, name: &str, r: &RunReport) {
+        assert_valid(r);
         let s = |v: &Option<String>| v.clone();
         let o = |v: Option<&str>| v.map(str::to_owned);
         assert_eq!(r.key, self.key, "{name}: key");
@@ -153,6 +171,7 @@ pub(crate) async fn check_faults(
         let mut report = provider.current_run(&env, &RunOverrides::default(), now);
         let before = report.clone();
         provider.fetch_timings(&mut report, &env, creds).await;
+        assert_valid(&report);
         let added = &report.warnings[before.warnings.len()..];
         assert_eq!(added.len(), 1, "{fault:?}: {added:?}");
         let warning = &added[0];

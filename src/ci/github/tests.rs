@@ -184,6 +184,7 @@ async fn jobs_api_gives_job_and_step_timings() {
     let provider = provider();
     let mut report = provider.current_run(&env, &RunOverrides::default(), now);
     provider.fetch_timings(&mut report, &env, &creds()).await;
+    crate::ci::fixtures::assert_valid(&report);
 
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     // The runner name matches, but the sample job is `completed`: found by name `build`.
@@ -252,6 +253,7 @@ async fn matrix_legs_are_found_by_runner_then_by_name() {
 
     let mut report = provider.current_run(&env, &RunOverrides::default(), now);
     provider.fetch_timings(&mut report, &env, &creds()).await;
+    crate::ci::fixtures::assert_valid(&report);
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     assert_eq!(report.started_at, Some(at("2026-11-26T09:50:30Z")));
     assert_eq!(report.queued_ms, Some(30_000));
@@ -284,6 +286,7 @@ async fn matrix_legs_are_found_by_runner_then_by_name() {
     let env = env.with("RUNNER_NAME", "somewhere else");
     let mut report = provider.current_run(&env, &RunOverrides::default(), now);
     provider.fetch_timings(&mut report, &env, &creds()).await;
+    crate::ci::fixtures::assert_valid(&report);
     assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
     assert!(
         report.warnings[0].contains("no job of the run matches"),
@@ -299,6 +302,7 @@ async fn matrix_legs_are_found_by_runner_then_by_name() {
     };
     let mut report = provider.current_run(&env, &flags, now);
     provider.fetch_timings(&mut report, &env, &creds()).await;
+    crate::ci::fixtures::assert_valid(&report);
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     assert_eq!(report.started_at, Some(at("2026-11-26T09:51:00Z")));
     assert_eq!(
@@ -342,6 +346,7 @@ async fn every_page_is_read() {
     let mut report =
         provider.current_run(&env, &RunOverrides::default(), at("2020-01-20T17:45:00Z"));
     provider.fetch_timings(&mut report, &env, &creds()).await;
+    crate::ci::fixtures::assert_valid(&report);
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     assert_eq!(report.started_at, Some(at("2020-01-20T17:42:40Z")));
     assert_eq!(report.steps.len(), 10);
@@ -362,6 +367,7 @@ async fn malformed_identity_is_one_warning_and_no_request() {
         let mut report =
             provider().current_run(&env, &RunOverrides::default(), at("2026-11-26T10:00:00Z"));
         provider().fetch_timings(&mut report, &env, &creds()).await;
+        crate::ci::fixtures::assert_valid(&report);
         assert_eq!(report.warnings.len(), 1, "{repo}: {:?}", report.warnings);
         assert!(
             report.warnings[0].contains("is malformed"),
@@ -386,6 +392,7 @@ async fn without_a_token_nothing_is_asked() {
     provider()
         .fetch_timings(&mut report, &env, &ApiCredentials::default())
         .await;
+    crate::ci::fixtures::assert_valid(&report);
     assert_eq!(report, before);
 }
 

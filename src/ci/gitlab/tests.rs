@@ -177,6 +177,7 @@ async fn pipeline_jobs_give_queue_time_and_steps() {
     let provider = provider();
     let mut report = provider.current_run(&env, &RunOverrides::default(), now);
     provider.fetch_timings(&mut report, &env, &creds()).await;
+    crate::ci::fixtures::assert_valid(&report);
 
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     // Job 7 ("teaspoon") of the sample.
@@ -261,6 +262,7 @@ async fn retries_give_the_attempt_and_the_key_follows() {
         provider.current_run(&env, &RunOverrides::default(), at("2026-11-26T09:20:00Z"));
     assert_eq!(report.key, "gitlab/acme/shop/-/2000/1/test");
     provider.fetch_timings(&mut report, &env, &creds()).await;
+    crate::ci::fixtures::assert_valid(&report);
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     assert_eq!(report.run_attempt, 2);
     assert_eq!(report.key, "gitlab/acme/shop/-/2000/2/test");
@@ -291,6 +293,7 @@ async fn retries_give_the_attempt_and_the_key_follows() {
     };
     let mut report = provider.current_run(&env, &flags, at("2026-11-26T09:20:00Z"));
     provider.fetch_timings(&mut report, &env, &creds()).await;
+    crate::ci::fixtures::assert_valid(&report);
     assert_eq!(
         (report.run_attempt, report.key.as_str()),
         (5, "gitlab/acme/shop/-/2000/5/test")
@@ -301,6 +304,7 @@ async fn retries_give_the_attempt_and_the_key_follows() {
     let mut report =
         provider.current_run(&env, &RunOverrides::default(), at("2026-11-26T09:20:00Z"));
     provider.fetch_timings(&mut report, &env, &creds()).await;
+    crate::ci::fixtures::assert_valid(&report);
     assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
     assert!(report.warnings[0].contains("job 99 is not among the pipeline's 3 jobs"));
     assert_eq!((report.run_attempt, report.steps.len()), (1, 2));
@@ -325,6 +329,7 @@ async fn without_a_token_nothing_is_asked() {
     provider()
         .fetch_timings(&mut report, &env, &only_job_token)
         .await;
+    crate::ci::fixtures::assert_valid(&report);
     assert_eq!(report, before);
 }
 

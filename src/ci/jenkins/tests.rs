@@ -142,6 +142,7 @@ async fn build_and_stages_from_the_api() {
     let mut report =
         provider.current_run(&env, &RunOverrides::default(), at("2016-04-19T18:55:00Z"));
     provider.fetch_timings(&mut report, &env, &creds()).await;
+    crate::ci::fixtures::assert_valid(&report);
 
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     // timestamp 1461091892486, duration 60750, building false, result SUCCESS.
@@ -221,6 +222,7 @@ async fn failed_stages_and_the_status_flag() {
     let provider = provider();
     let mut report = provider.current_run(&env, &flags, at("2016-04-19T18:55:00Z"));
     provider.fetch_timings(&mut report, &env, &creds()).await;
+    crate::ci::fixtures::assert_valid(&report);
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     assert_eq!(
         report.outcome,
@@ -280,6 +282,7 @@ async fn freestyle_builds_have_no_stages_and_running_builds_a_queue_time() {
     let provider = provider();
     let mut report = provider.current_run(&env, &RunOverrides::default(), now);
     provider.fetch_timings(&mut report, &env, &creds()).await;
+    crate::ci::fixtures::assert_valid(&report);
     assert!(
         report.warnings.is_empty(),
         "a 404 on wfapi is no failure: {:?}",
@@ -319,6 +322,7 @@ async fn a_failing_wfapi_is_one_warning_after_the_build_data() {
     let mut report =
         provider.current_run(&env, &RunOverrides::default(), at("2016-04-19T18:55:00Z"));
     provider.fetch_timings(&mut report, &env, &creds()).await;
+    crate::ci::fixtures::assert_valid(&report);
     assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
     assert!(
         report.warnings[0].contains("/job/fish/10/wfapi/describe: HTTP 500"),
@@ -348,6 +352,7 @@ async fn without_user_and_token_nothing_is_asked() {
     provider()
         .fetch_timings(&mut report, &env, &token_only)
         .await;
+    crate::ci::fixtures::assert_valid(&report);
     assert_eq!(report, before);
 }
 
