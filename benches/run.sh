@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# The benchmark of BENCHMARKS.md: `cimon report --format json` on generated Surefire-style
+# reports, side by side with raw quick-xml tokenising, junitparser+lxml and quick-junit.
+#
+#   benches/run.sh                 # 100M and 1G, both kinds, 3 runs each, dist build too
+#   SIZES=100M RUNS=1 DIST=0 benches/run.sh   # a quick look
+#
+# Environment:
+#   SIZES     sizes to generate (default "100M 1G")
+#   KINDS     input kinds (default "cases output")
+#   RUNS      runs per tool and file; the median is reported (default 3)
+#   DIST      1: also build the static musl binary (cargo --profile dist, ~10 min) and time
+#             `cimon --version` with hyperfine (default 1)
+#   PEERS     0: skip junitparser and quick-junit (default 1)
+#   BENCH_DIR where inputs go (default: a new temporary directory, removed at the end)
+#   UPDATE    0: do not rewrite BENCHMARKS.md (default 1)
+#
+# Needs: cargo, python3 with `pip install junitparser lxml`, /usr/bin/time (apt `time`),
+# and for DIST=1 `musl-tools`, `rustup target add x86_64-unknown-linux-musl`, `hyperfine`.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+SIZES=${SIZES:-"100M 1G"}
+KINDS=${KINDS:-"cases output"}
+RUNS=${RUNS:-3}
+DIST=${DIST:-1}
+PEERS=${PEERS:-1}
+UPDATE=${UPDATE:-1}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+
+if [[ -n "${BENCH_DIR:-}" ]]; then
+    WORK=$BENCH_DIR
+    mkdir -p "$WORK"
+else
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/cimon-bench.XXXXXX")
+    trap 'rm -rf "$WORK"' EXIT
+fi
+RESULTS=$WORK/results.tsv
+: > "$RESULTS"
+
+say() { printf '\n== %s\n' "$*" >&2; }
+
+[[ -x /usr/bin/time ]] || { echo "needs /usr/bin/time (apt-get install -y time)" >&2; exit 2; }
+
+say "machine"
+CPU=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
+MACHINE="$(nproc) cores, ${CPU:-unknown CPU}, $(free -g | awk '/^Mem:/{print $2}') GiB RAM, $(rustc --version)"
+echo "$MACHINE" >&2
+
+say "build"
+cargo build --release --bin cimon --example xml_tokenize >&2
+CIMON=$TARGET_DIR/release/cimon
+TOKENIZE=$TARGET_DIR/release/examples/xml_tokenize
+if [[ $PEERS == 1 ]]; then
+    cargo build --release --manifest-path benches/peers/Cargo.toml \
+        --target-dir benches/peers/target >&2
+    QJ=$ROOT/benches/peers/target/release/quick_junit_bench
+    python3 -c 'import junitparser, lxml' 2>/dev/null || {
+        echo "needs: pip install junitparser lxml" >&2
+        exit 2
+    }
+fi
+
+DIST_MD=""
+if [[ $DIST == 1 ]]; then
+    say "static musl build (cargo build --profile dist --target x86_64-unknown-linux-musl)"
+    cargo build --profile dist --target x86_64-unknown-linux-musl --bin cimon >&2
+    STATIC=$TARGET_DIR/x86_64-unknown-linux-musl/dist/cimon
+    FILE_OUT=$(file -b "$STATIC")
+    SIZE_B=$(stat -c %s "$STATIC")
+    LS_OUT=$(ls -l "$STATIC" | sed "s#$ROOT/##")
+    START=""
+    if command -v hyperfine >/dev/null; then
+        hyperfine -N --warmup 20 --export-json "$WORK/hf.json" "$STATIC --version" >&2
+        START=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print(f"{r[\"mean\"]*1000:.2f} ms ± {r[\"stddev\"]*1000:.2f} ms (min {r[\"min\"]*1000:.2f} ms, {len(r[\"times\"])} runs)")' "$WORK/hf.json")
+    fi
+    SIZE_OK=$(python3 -c "print('met' if $SIZE_B <= 20_000_000 else 'MISSED')")
+    DIST_MD=$(printf '```text\n$ file target/x86_64-unknown-linux-musl/dist/cimon\n%s\n$ ls -l target/x86_64-unknown-linux-musl/dist/cimon\n%s\n```\n\nSize: %s bytes (%s MB; target ≤ 20 MB: **%s**).\n' \
+        "$FILE_OUT" "$LS_OUT" "$SIZE_B" "$(python3 -c "print(f'{$SIZE_B / 1e6:.1f}')")" "$SIZE_OK")
+    if [[ -n $START ]]; then
+        START_OK=$(python3 -c 'import json,sys; print("met" if json.load(open(sys.argv[1]))["results"][0]["mean"] < 0.010 else "MISSED")' "$WORK/hf.json")
+        DIST_MD+=$(printf '\n\n`hyperfine -N --warmup 20 "target/x86_64-unknown-linux-musl/dist/cimon --version"`: %s (target < 10 ms: **%s**).\n' "$START" "$START_OK")
+    fi
+fi
+
+# measure TOOL FILE CASES -- command...: RUNS runs, median seconds and median peak RSS.
+measure() {
+    local tool=$1 file=$2 cases=$3
+    shift 4
+    local times=() rss=() status=ok i
+    for ((i = 1; i <= RUNS; i++)); do
+        if ! /usr/bin/time -f '%e %M' -o "$WORK/time.txt" "$@" >"$WORK/stdout.txt" 2>"$WORK/stderr.txt"; then
+            status="rejected: $(grep -v '^Command exited' "$WORK/stderr.txt" | tail -1 | cut -c1-160)"
+        fi
+        read -r t m <"$WORK/time.txt" || true
+        [[ $t =~ ^[0-9.]+$ ]] || t=$(tail -1 "$WORK/time.txt" | cut -d' ' -f1)
+        [[ $m =~ ^[0-9]+$ ]] || m=$(tail -1 "$WORK/time.txt" | cut -d' ' -f2)
+        times+=("$t")
+        rss+=("$m")
+        echo "  $tool $file run $i: ${t}s ${m}KiB $status" >&2
+        [[ $status == ok ]] || break
+    done
+    local mt mr
+    mt=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
+    mr=$(printf '%s\n' "${rss[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$file" "$mt" "$mr" "$cases" "$(stat -c %s "$WORK/$file")" "$status" >>"$RESULTS"
+}
+
+for size in $SIZES; do
+    for kind in $KINDS; do
+        name=$kind-$size.xml
+        say "generate $name"
+        gen=$(python3 benches/gen_surefire.py --size "$size" --kind "$kind" "$WORK/$name" | tail -1)
+        cases=$(sed -n 's/.*cases=\([0-9]*\).*/\1/p' <<<"$gen")
+        echo "  $gen" >&2
+        # quick-junit needs RFC 3339 timestamps: the same bytes with a zone added.
+        [[ $PEERS == 1 ]] && sed 's/timestamp="\(2026-11-26T10:00:00\)"/timestamp="\1Z"/g' "$WORK/$name" >"$WORK/${name%.xml}-Z.xml"
+        cat "$WORK/$name" >/dev/null # warm the page cache for every tool alike
+
+        say "run $name"
+        measure raw-quick-xml "$name" "$cases" -- "$TOKENIZE" "$WORK/$name"
+        measure cimon "$name" "$cases" -- env -u GITHUB_ACTIONS -u GITLAB_CI -u JENKINS_URL \
+            "$CIMON" report --provider generic --format json --no-summary --junit "$WORK/$name"
+        if [[ $PEERS == 1 ]]; then
+            measure quick-junit "$name" "$cases" -- "$QJ" "$WORK/$name"
+            measure "quick-junit (Z)" "${name%.xml}-Z.xml" "$cases" -- "$QJ" "$WORK/${name%.xml}-Z.xml"
+            measure junitparser "$name" "$cases" -- python3 benches/junitparser_bench.py "$WORK/$name"
+            rm -f "$WORK/${name%.xml}-Z.xml"
+        fi
+        rm -f "$WORK/$name"
+    done
+done
+
+say "results"
+TABLE=$(python3 - "$RESULTS" <<'PY'
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+MiB = 1 << 20
+by = {(r[0], r[1].replace("-Z.xml", ".xml")): r for r in rows}
+out = ["| tool | file | seconds | MiB/s | peak RSS MiB | test cases | RSS budget MiB | targets |",
+       "|---|---|---:|---:|---:|---:|---:|---|"]
+verdicts = []
+for tool, file, t, rss_kib, cases, size, status in rows:
+    t, rss, cases, size = float(t), int(rss_kib) / 1024, int(cases), int(size)
+    mibs = size / MiB / t if t > 0 else float("inf")
+    budget = 32 + 256 * cases / MiB
+    notes = []
+    if tool == "cimon":
+        base = file
+        def check(label, ok):
+            notes.append(f"{'✅' if ok else '❌'} {label}")
+            verdicts.append(ok)
+        check("≥ 200 MiB/s", mibs >= 200)
+        raw = by.get(("raw-quick-xml", base))
+        if raw:
+            check(f"≤ 1.5× raw ({t / float(raw[2]):.2f}×)", t <= 1.5 * float(raw[2]))
+        for peer in ("junitparser", "quick-junit (Z)"):
+            p = by.get((peer, base))
+            if p and p[6] == "ok":
+                check(f"≥ 10× {peer.split()[0]} ({float(p[2]) / t:.0f}×)", float(p[2]) >= 10 * t)
+        check(f"RSS ≤ budget", rss <= budget)
+        if base.startswith("output-1G"):
+            check("RSS ≤ 64 MiB", rss <= 64)
+    if status != "ok":
+        notes.append(status.replace("|", "\\|"))
+    shown_t = f"{t:.2f}" if status == "ok" else f"({t:.2f})"
+    shown_m = f"{mibs:.0f}" if status == "ok" else "—"
+    out.append(f"| {tool} | {file} | {shown_t} | {shown_m} | {rss:.0f} | {cases} | {budget:.0f} | {'; '.join(notes)} |")
+print("\n".join(out))
+print()
+print(f"cimon targets met: {sum(verdicts)} of {len(verdicts)}")
+PY
+)
+echo "$TABLE"
+
+if [[ $UPDATE == 1 ]]; then
+    python3 - "$ROOT/BENCHMARKS.md" "$TABLE" "$MACHINE" "$DIST_MD" "SIZES=\"$SIZES\" KINDS=\"$KINDS\" RUNS=$RUNS DIST=$DIST PEERS=$PEERS benches/run.sh" <<'PY'
+import datetime, re, sys
+path, table, machine, dist, command = sys.argv[1:6]
+try:
+    doc = open(path).read()
+except FileNotFoundError:
+    doc = "# Benchmarks\n\n<!-- results:start -->\n<!-- results:end -->\n\n<!-- dist:start -->\n<!-- dist:end -->\n"
+def put(doc, tag, body):
+    pat = re.compile(rf"(<!-- {tag}:start -->\n).*?(<!-- {tag}:end -->)", re.S)
+    return pat.sub(lambda m: m.group(1) + body.rstrip() + "\n" + m.group(2), doc)
+date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+results = (f"Command: `{command}`  \nMachine: {machine}  \nDate: {date}\n\n{table}\n")
+doc = put(doc, "results", results)
+if dist:
+    doc = put(doc, "dist", f"Date: {date}\n\n{dist}\n")
+open(path, "w").write(doc)
+print(f"updated {path}", file=sys.stderr)
+PY
+fi
