@@ -1,0 +1,88 @@
+-- cimon store, version 1 (SQLite). Keep in step with ../postgres/0001_init.sql.
+-- Ids are 64-bit hashes stored as signed integers: a run's id is store::run_id(key), a
+-- test's id is model::TestId. Times are milliseconds since the Unix epoch (UTC).
+
+-- One row per run key: the columns the queries filter and sort on.
+CREATE TABLE runs (
+    id                INTEGER PRIMARY KEY,
+    key               TEXT    NOT NULL UNIQUE,
+    provider          TEXT    NOT NULL,
+    repository        TEXT,
+    workflow          TEXT,
+    job               TEXT,
+    branch            TEXT,
+    sha               TEXT,
+    run_id            TEXT,
+    run_attempt       INTEGER NOT NULL,
+    outcome           TEXT    NOT NULL,
+    started_at        INTEGER,
+    finished_at       INTEGER NOT NULL,
+    received_at       INTEGER NOT NULL,
+    duration_ms       INTEGER,
+    queued_ms         INTEGER,
+    tests_total       INTEGER NOT NULL,
+    tests_passed      INTEGER NOT NULL,
+    tests_failed      INTEGER NOT NULL,
+    tests_errored     INTEGER NOT NULL,
+    tests_skipped     INTEGER NOT NULL,
+    tests_flaky       INTEGER NOT NULL,
+    tests_duration_ms INTEGER NOT NULL
+);
+-- `runs` newest first, globally and per repository (+ branch): listing pages and the
+-- windows of the test statistics.
+CREATE INDEX runs_finished ON runs (finished_at, id);
+CREATE INDEX runs_repository ON runs (repository, finished_at, id);
+CREATE INDEX runs_repository_branch ON runs (repository, branch, finished_at, id);
+
+-- The run report exactly as posted (JSON), apart from `runs` so that scans of `runs` stay
+-- small.
+CREATE TABLE run_reports (
+    run    INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+    report TEXT NOT NULL
+);
+
+-- Names of the tests, once per test id.
+CREATE TABLE tests (
+    id         INTEGER PRIMARY KEY,
+    repository TEXT,
+    suite      TEXT NOT NULL,
+    classname  TEXT,
+    name       TEXT NOT NULL
+);
+
+-- One row per test per run. Clustered by run: a window of runs is a few contiguous ranges,
+-- and one test's history is one point lookup per run of the window.
+CREATE TABLE test_results (
+    run         INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    test        INTEGER NOT NULL,
+    outcome     TEXT    NOT NULL CHECK (outcome IN ('passed', 'failed', 'errored', 'skipped')),
+    flaky       INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    PRIMARY KEY (run, test)
+) WITHOUT ROWID;
+
+-- Per pipeline (provider, repository, workflow, job, branch; '-' for a missing value): the
+-- latest run, and counters kept up to date by each new run (monotonic, for /metrics).
+-- b1..b9 are the cumulative duration-histogram buckets of model::DURATION_BUCKETS_SECONDS.
+CREATE TABLE pipelines (
+    provider         TEXT    NOT NULL,
+    repository       TEXT    NOT NULL,
+    workflow         TEXT    NOT NULL,
+    job              TEXT    NOT NULL,
+    branch           TEXT    NOT NULL,
+    last_run         INTEGER NOT NULL,
+    last_finished_at INTEGER NOT NULL,
+    runs_success     INTEGER NOT NULL,
+    runs_failure     INTEGER NOT NULL,
+    runs_cancelled   INTEGER NOT NULL,
+    runs_skipped     INTEGER NOT NULL,
+    runs_unknown     INTEGER NOT NULL,
+    duration_count   INTEGER NOT NULL,
+    duration_sum_ms  INTEGER NOT NULL,
+    b1 INTEGER NOT NULL, b2 INTEGER NOT NULL, b3 INTEGER NOT NULL,
+    b4 INTEGER NOT NULL, b5 INTEGER NOT NULL, b6 INTEGER NOT NULL,
+    b7 INTEGER NOT NULL, b8 INTEGER NOT NULL, b9 INTEGER NOT NULL,
+    PRIMARY KEY (provider, repository, workflow, job, branch)
+);
+CREATE INDEX pipelines_last_finished ON pipelines (last_finished_at);

@@ -1,0 +1,287 @@
+//! The store at scale: PostgreSQL, shared by any number of stateless `serve` replicas.
+//!
+//! Every replica runs the migrations on start (sqlx takes an advisory lock, so concurrent
+//! starts are safe). Idempotency rests on the database: `INSERT … ON CONFLICT (key) DO
+//! NOTHING` makes a concurrent duplicate wait for the first transaction and then insert
+//! nothing. Test rows go in as arrays (`UNNEST`), one statement whatever their number, in
+//! test-id order so that concurrent writers take row locks in the same order.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+
+use super::cursor::{page_size, Cursor};
+use super::decode;
+use super::query::{self, Bind, Dynamic, Placeholder};
+use super::record::{hex_id, parse_hex_id, RunRecord, TestRecord};
+use super::stats::{self, StatsBuilder, WindowRun};
+use super::{impl_store, KnownTests, StoreError, Upserted};
+use crate::model::{
+    PipelineState, RunPage, RunQuery, RunReport, TestQuery, TestRunEntry, TestStats,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+const STYLE: Placeholder = Placeholder::Dollar;
+/// Connections per process.
+const MAX_CONNECTIONS: u32 = 16;
+
+const INSERT_NAMES: &str = "INSERT INTO tests (id, repository, suite, classname, name) \
+     SELECT u.id, $1, u.suite, u.classname, u.name \
+     FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[]) AS u (id, suite, classname, name) \
+     ON CONFLICT (id) DO NOTHING";
+const INSERT_RESULTS: &str = "INSERT INTO test_results \
+     (run, test, outcome, flaky, attempts, duration_ms) \
+     SELECT $1, u.* FROM UNNEST($2::bigint[], $3::text[], $4::bool[], $5::bigint[], $6::bigint[]) \
+     AS u (test, outcome, flaky, attempts, duration_ms)";
+
+fn db(e: sqlx::Error) -> StoreError {
+    StoreError::Query(e.to_string())
+}
+
+/// A store in a PostgreSQL database.
+#[derive(Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+    known_tests: KnownTests,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://…` or `postgresql://…`; libpq parameters such as
+    /// `sslmode` and `options=-c search_path=…` apply) and runs the migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Open {
+            url: crate::http::mask_url(url),
+            message: e.to_string(),
+        })?;
+        Self::open_with(options, url).await
+    }
+
+    /// Connects with `options` (`url` only names the database in errors).
+    pub(crate) async fn open_with(
+        options: PgConnectOptions,
+        url: &str,
+    ) -> Result<Self, StoreError> {
+        let open_err = |message: String| StoreError::Open {
+            url: crate::http::mask_url(url),
+            message,
+        };
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false)
+            .connect_with(options.application_name("cimon"))
+            .await
+            .map_err(|e| open_err(e.to_string()))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| open_err(format!("migrating: {e}")))?;
+        Ok(Self {
+            pool,
+            known_tests: KnownTests::default(),
+        })
+    }
+
+    async fn do_upsert_run(&self, report: &RunReport) -> Result<Upserted, StoreError> {
+        let run = RunRecord::of(report, Utc::now())?;
+        let tests = TestRecord::of_cases(&report.tests.cases);
+        let new_names = self.known_tests.unknown(&tests);
+        let id = hex_id(run.id);
+
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        if !insert_run(&mut tx, &run).await? {
+            tx.rollback().await.map_err(db)?;
+            return Ok(Upserted { id, created: false });
+        }
+        sqlx::query(query::INSERT_REPORT)
+            .bind(run.id)
+            .bind(run.report.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if !new_names.is_empty() {
+            sqlx::query(INSERT_NAMES)
+                .bind(run.repository)
+                .bind(new_names.iter().map(|t| t.test).collect::<Vec<_>>())
+                .bind(new_names.iter().map(|t| t.suite).collect::<Vec<_>>())
+                .bind(new_names.iter().map(|t| t.classname).collect::<Vec<_>>())
+                .bind(new_names.iter().map(|t| t.name).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        if !tests.is_empty() {
+            sqlx::query(INSERT_RESULTS)
+                .bind(run.id)
+                .bind(tests.iter().map(|t| t.test).collect::<Vec<_>>())
+                .bind(tests.iter().map(|t| t.outcome.as_str()).collect::<Vec<_>>())
+                .bind(tests.iter().map(|t| t.flaky).collect::<Vec<_>>())
+                .bind(tests.iter().map(|t| t.attempts).collect::<Vec<_>>())
+                .bind(tests.iter().map(|t| t.duration_ms).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        upsert_pipeline(&mut tx, &run).await?;
+        tx.commit().await.map_err(db)?;
+        self.known_tests.remember(&tests);
+        Ok(Upserted { id, created: true })
+    }
+
+    async fn do_runs(&self, q: &RunQuery) -> Result<RunPage, StoreError> {
+        let limit = page_size(q.limit)?;
+        let cursor = q.cursor.as_deref().map(Cursor::decode).transpose()?;
+        let d = query::runs_page(STYLE, q, cursor, limit + 1);
+        let rows = dynamic(&d).fetch_all(&self.pool).await.map_err(db)?;
+        decode::page(&rows, limit)
+    }
+
+    async fn do_run(&self, id: &str) -> Result<Option<RunReport>, StoreError> {
+        let id = parse_hex_id("id", id)?;
+        let row = sqlx::query(query::SELECT_REPORT)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        decode::report(row.as_ref(), id)
+    }
+
+    /// The window of `q`, newest run first.
+    async fn window(&self, q: &TestQuery) -> Result<Vec<WindowRun>, StoreError> {
+        let d = query::window(STYLE, q, stats::window_size(q.window)?);
+        let rows = dynamic(&d).fetch_all(&self.pool).await.map_err(db)?;
+        rows.iter().map(decode::window_run).collect()
+    }
+
+    async fn do_test_stats(&self, q: &TestQuery) -> Result<Vec<TestStats>, StoreError> {
+        let mut window = self.window(q).await?;
+        window.reverse();
+        let mut builder = StatsBuilder::new(&window);
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        for (i, run) in window.iter().enumerate() {
+            builder.start_run(i);
+            let rows = sqlx::query(query::SELECT_RUN_TESTS)
+                .bind(run.id)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db)?;
+            decode::add_test_rows(&mut builder, &rows)?;
+        }
+        let rows = sqlx::query("SELECT id, suite, classname, name FROM tests WHERE id = ANY($1)")
+            .bind(builder.test_ids())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
+        builder.finish(&decode::test_names(&rows)?)
+    }
+
+    async fn do_test_history(
+        &self,
+        test: &str,
+        q: &TestQuery,
+    ) -> Result<Vec<TestRunEntry>, StoreError> {
+        let test = parse_hex_id("test_id", test)?;
+        let window = self.window(q).await?;
+        let ids: Vec<i64> = window.iter().map(|r| r.id).collect();
+        let rows = sqlx::query(
+            "SELECT run, outcome, flaky, attempts, duration_ms FROM test_results \
+             WHERE test = $1 AND run = ANY($2)",
+        )
+        .bind(test)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let rows = rows
+            .iter()
+            .map(decode::history_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        stats::history(&window, rows)
+    }
+
+    async fn do_pipelines(&self, since: DateTime<Utc>) -> Result<Vec<PipelineState>, StoreError> {
+        let rows = sqlx::query(query::SELECT_PIPELINES.as_str())
+            .bind(query::ms(since))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(decode::pipeline).collect()
+    }
+
+    async fn do_ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+}
+
+impl_store!(PostgresStore);
+
+fn dynamic(d: &Dynamic) -> sqlx::query::Query<'_, Postgres, PgArguments> {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(d.sql.as_str()));
+    for b in &d.binds {
+        q = match b {
+            Bind::Text(v) => q.bind(v.as_str()),
+            Bind::Int(v) => q.bind(*v),
+        };
+    }
+    q
+}
+
+async fn insert_run(
+    tx: &mut Transaction<'static, Postgres>,
+    r: &RunRecord<'_>,
+) -> Result<bool, StoreError> {
+    let mut q = sqlx::query(query::INSERT_RUN)
+        .bind(r.id)
+        .bind(r.key)
+        .bind(r.provider)
+        .bind(r.repository)
+        .bind(r.workflow)
+        .bind(r.job)
+        .bind(r.branch)
+        .bind(r.sha)
+        .bind(r.run_id)
+        .bind(r.run_attempt)
+        .bind(r.outcome)
+        .bind(r.started_at)
+        .bind(r.finished_at)
+        .bind(r.received_at)
+        .bind(r.duration_ms)
+        .bind(r.queued_ms);
+    for n in r.tests {
+        q = q.bind(n);
+    }
+    let done = q.execute(&mut **tx).await.map_err(db)?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn upsert_pipeline(
+    tx: &mut Transaction<'static, Postgres>,
+    run: &RunRecord<'_>,
+) -> Result<(), StoreError> {
+    let p = run.pipeline_delta();
+    let mut q = sqlx::query(query::UPSERT_PIPELINE)
+        .bind(p.provider)
+        .bind(p.repository)
+        .bind(p.workflow)
+        .bind(p.job)
+        .bind(p.branch)
+        .bind(run.id)
+        .bind(run.finished_at);
+    for n in p.runs {
+        q = q.bind(n);
+    }
+    q = q.bind(p.duration_count).bind(p.duration_sum_ms);
+    for n in p.buckets {
+        q = q.bind(n);
+    }
+    q.execute(&mut **tx).await.map_err(db)?;
+    Ok(())
+}
