@@ -25,6 +25,10 @@ pub struct Cli {
 pub enum Command {
     /// Collect the current CI run and its test reports into a run report.
     Report(Box<ReportArgs>),
+    /// Run the central endpoint: ingest API, history queries, `/metrics`.
+    Serve(ServeArgs),
+    /// Re-send reports spooled by `report --endpoint` when the endpoint was unreachable.
+    Flush(FlushArgs),
     /// Print a JSON Schema.
     Schema {
         /// Which schema.
@@ -44,6 +48,8 @@ pub enum Command {
 pub enum SchemaKind {
     /// The run report (`cimon.run/v1`).
     RunReport,
+    /// The OpenAPI document of `cimon serve`.
+    Openapi,
 }
 
 /// Output formats of `report` on stdout.
@@ -133,6 +139,13 @@ pub struct ReportArgs {
     /// Read the GitHub token from this file (else `GITHUB_TOKEN` / `CIMON_GITHUB_TOKEN`).
     #[arg(long, value_name = "FILE")]
     pub github_token_file: Option<PathBuf>,
+    /// Post the report to a `cimon serve` endpoint (else `CIMON_ENDPOINT`); the token comes
+    /// from `CIMON_TOKEN` or `CIMON_TOKEN_FILE`.
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+    /// Also append the run to a local SQLite history file (for `gate` without a server).
+    #[arg(long, value_name = "PATH")]
+    pub history: Option<PathBuf>,
     /// Identity and timing overrides (needed only outside a known CI).
     #[command(flatten)]
     pub run: RunFlags,
@@ -168,4 +181,55 @@ pub struct RunFlags {
     /// Link to the run.
     #[arg(long)]
     pub url: Option<String>,
+}
+
+/// Where and how reports are delivered (`report`, `flush`).
+#[derive(Debug, Default, Args)]
+pub struct DeliveryArgs {
+    /// Base URL of a `cimon serve` endpoint (else `CIMON_ENDPOINT`).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Directory for reports that could not be delivered (default: `$RUNNER_TEMP/cimon-spool`
+    /// or the temp dir).
+    #[arg(long, value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+    /// Give up delivering after this many seconds in all (retries included).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub deadline: u64,
+}
+
+/// `cimon flush`.
+#[derive(Debug, Args)]
+pub struct FlushArgs {
+    /// Where to deliver.
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+    /// Exit 3 when a report could not be delivered (default: warn, exit 0).
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// `cimon serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// The store: `sqlite://PATH` or `postgres://…` (else `CIMON_DATABASE_URL`, else
+    /// `sqlite://cimon.db`).
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+    /// Named tokens with scopes (`ingest`, `read`, `admin`), stored as SHA-256 hashes. Without
+    /// it, `CIMON_TOKEN` is one token with every scope.
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// Serve without authentication (only on a loopback address).
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    /// Largest accepted request body, compressed or not, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body: usize,
+    /// Pipelines without a run for this long disappear from `/metrics` (e.g. `7d`, `12h`).
+    #[arg(long, value_name = "DURATION", default_value = "7d")]
+    pub metrics_ttl: String,
 }

@@ -9,12 +9,14 @@
 //! - [`ci`]: CI providers, detected from an injected environment map;
 //! - [`junit`]: the streaming JUnit-family parser and retry folding;
 //! - [`output`]: text, Markdown and GitHub Actions renderers;
+//! - [`delivery`]: posting reports to a `cimon serve` endpoint, retries, the spool;
 //! - [`commands`]: one module per subcommand, the only place `anyhow` is used;
 //! - [`exit_code`]: the documented process exit codes.
 
 pub mod ci;
 pub mod cli;
 pub mod commands;
+pub mod delivery;
 pub mod exit_code;
 pub mod http;
 pub mod junit;
@@ -22,6 +24,8 @@ pub mod logging;
 pub mod model;
 pub mod output;
 pub mod schema;
+pub mod server;
+pub mod store;
 
 use std::ffi::OsString;
 

@@ -1,6 +1,8 @@
 //! One module per subcommand: orchestration only. `anyhow` lives here and nowhere deeper.
 
+pub mod flush;
 pub mod report;
+pub mod serve;
 
 use std::io::Write;
 
@@ -11,9 +13,12 @@ use crate::exit_code;
 pub fn run(cli: Cli, env: crate::ci::Env) -> u8 {
     match cli.command {
         Command::Report(args) => report::run(*args, &env),
-        Command::Schema {
-            which: SchemaKind::RunReport,
-        } => print_or_fail(&crate::schema::run_report_text()),
+        Command::Serve(args) => serve::run(args, &env),
+        Command::Flush(args) => flush::run(args, &env),
+        Command::Schema { which } => print_or_fail(&match which {
+            SchemaKind::RunReport => crate::schema::run_report_text(),
+            SchemaKind::Openapi => crate::schema::openapi_text(),
+        }),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "cimon", &mut std::io::stdout());

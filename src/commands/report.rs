@@ -23,6 +23,8 @@ struct Problems {
     unreadable_reports: bool,
     api_failed: bool,
     output_failed: bool,
+    /// What `--strict` makes of a report the endpoint did not take.
+    delivery: Option<u8>,
 }
 
 /// Runs `cimon report`; returns the exit code.
@@ -48,6 +50,8 @@ fn execute(args: &ReportArgs, env: &Env) -> Result<u8> {
         tracing::warn!("{w}");
     }
     emit(args, env, &report, &mut problems);
+    problems.delivery =
+        crate::delivery::deliver_report(&args.delivery, env, &report).strict_exit_code();
     Ok(exit_code_for(args, &report, &problems))
 }
 
@@ -340,6 +344,9 @@ fn exit_code_for(args: &ReportArgs, report: &RunReport, p: &Problems) -> u8 {
     }
     if args.strict && (p.api_failed || p.output_failed) {
         return exit_code::INFRA;
+    }
+    if let Some(code) = p.delivery.filter(|_| args.strict) {
+        return code;
     }
     if args.fail_on_test_failure && s.failed + s.errored > 0 {
         return exit_code::FAILED;

@@ -4,10 +4,15 @@
 //! `cimon.run/v1` contract; `schemas/run-report.v1.json` is generated from them (see
 //! [`crate::schema`]) and a test fails when the committed copy is stale.
 
+mod history;
 mod outcome;
 mod run;
 mod test_case;
 
+pub use history::{
+    PipelineState, RunPage, RunQuery, RunSummary, TestQuery, TestRunEntry, TestStats,
+    DURATION_BUCKETS_SECONDS,
+};
 pub use outcome::{RunOutcome, TestOutcome};
 pub use run::{
     Commit, DataSource, Provenance, ProviderKind, Reporter, RunReport, Step, REPORT_SCHEMA,

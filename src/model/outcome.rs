@@ -29,9 +29,7 @@ impl RunOutcome {
         Some(match w.as_str() {
             "success" | "succeeded" | "passed" | "ok" => Self::Success,
             // Jenkins UNSTABLE means tests failed: the run did not succeed.
-            "failure" | "failed" | "unstable" | "timed_out" | "error" => {
-                Self::Failure
-            }
+            "failure" | "failed" | "unstable" | "timed_out" | "error" => Self::Failure,
             "cancelled" | "canceled" | "aborted" => Self::Cancelled,
             "skipped" | "manual" | "not_built" | "not_executed" | "neutral" => Self::Skipped,
             "unknown" => Self::Unknown,

@@ -4,5 +4,7 @@ mod bad_input;
 mod cli;
 mod common;
 mod conformance;
+mod delivery;
 mod dialects;
 mod schema;
+mod server;

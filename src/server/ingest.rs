@@ -1,0 +1,144 @@
+//! `POST /api/v1/runs`: authenticate, bound, decompress, parse, validate, store.
+//!
+//! Every refusal is a 4xx with a message that says what to fix; nothing is stored unless
+//! the whole report is valid; the store is idempotent on the run's key (201 when new, 200
+//! when the key was already stored).
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use crate::model::RunReport;
+
+use super::auth::Scope;
+use super::error::ApiError;
+use super::App;
+
+/// At most this many schema errors are returned.
+const MAX_SCHEMA_ERRORS: usize = 10;
+
+/// The handler.
+pub async fn post_run(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let response = match ingest(&app, &headers, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    app.ingest
+        .record(response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn ingest(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+    app.authorize(headers, Scope::Ingest)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime != "application/json" {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Content-Type must be application/json, not {content_type:?}"),
+        ));
+    }
+    let gzip = match headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+    {
+        None | Some("") | Some("identity") => false,
+        Some(e) if e.eq_ignore_ascii_case("gzip") => true,
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("Content-Encoding {other:?} is not supported (use gzip or none)"),
+            ))
+        }
+    };
+    let limit = app.config.max_body;
+    let raw = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is over the limit of {limit} bytes"),
+        )
+    })?;
+    let bytes = if gzip {
+        gunzip(&raw, limit)?
+    } else {
+        raw.to_vec()
+    };
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body is not valid JSON: {e} (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let errors: Vec<Value> = app
+        .validator
+        .iter_errors(&value)
+        .take(MAX_SCHEMA_ERRORS)
+        .map(|e| json!({"pointer": e.instance_path().to_string(), "message": e.to_string()}))
+        .collect();
+    if let Some(first) = errors.first() {
+        let mut err = ApiError::bad_request(format!(
+            "the report does not match the cimon.run/v1 schema: {} at {:?}",
+            first["message"].as_str().unwrap_or(""),
+            first["pointer"].as_str().unwrap_or("")
+        ));
+        err.details = errors;
+        return Err(err);
+    }
+    let report: RunReport = serde_json::from_value(value)
+        .map_err(|e| ApiError::bad_request(format!("the report cannot be read: {e}")))?;
+    if report.key.trim().is_empty() {
+        return Err(ApiError::bad_request("the report has an empty `key`"));
+    }
+    let stored = app.store.upsert_run(&report).await?;
+    let status = if stored.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let location = format!("/api/v1/runs/{}", stored.id);
+    tracing::info!(key = %report.key, id = %stored.id, created = stored.created, "ingested");
+    let mut response = (
+        status,
+        axum::Json(
+            json!({"id": stored.id, "key": report.key, "created": stored.created, "url": location}),
+        ),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+/// Decompresses at most `limit` bytes; more is a 413 (a gzip bomb stops there).
+fn gunzip(raw: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::new();
+    let mut decoder = flate2::read::GzDecoder::new(raw).take(limit as u64 + 1);
+    decoder
+        .read_to_end(&mut out)
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid gzip: {e}")))?;
+    if out.len() > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the decompressed body is over the limit of {limit} bytes"),
+        ));
+    }
+    Ok(out)
+}
