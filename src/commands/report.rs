@@ -50,6 +50,15 @@ fn execute(args: &ReportArgs, env: &Env) -> Result<u8> {
         tracing::warn!("{w}");
     }
     emit(args, env, &report, &mut problems);
+    if let Some(path) = &args.history {
+        if let Err(e) = append_history(path, &report) {
+            tracing::warn!(
+                "cannot append the run to the history {}: {e:#}",
+                path.display()
+            );
+            problems.output_failed = true;
+        }
+    }
     problems.delivery =
         crate::delivery::deliver_report(&args.delivery, env, &report).strict_exit_code();
     Ok(exit_code_for(args, &report, &problems))
@@ -332,6 +341,19 @@ fn write_json(path: &Path, report: &RunReport) -> Result<()> {
     std::fs::rename(&tmp, path)
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
     Ok(())
+}
+
+/// Appends the run to a local SQLite history (the same store code as `serve`).
+fn append_history(path: &Path, report: &RunReport) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let store = crate::store::open(&format!("sqlite://{}", path.display())).await?;
+        let stored = store.upsert_run(report).await?;
+        tracing::info!(id = %stored.id, created = stored.created, "history: {}", path.display());
+        Ok(())
+    })
 }
 
 fn exit_code_for(args: &ReportArgs, report: &RunReport, p: &Problems) -> u8 {

@@ -256,3 +256,71 @@ fn the_job_summary_never_exceeds_one_mebibyte() {
         "a notice says the list was cut"
     );
 }
+
+#[test]
+fn history_appends_each_run_once_to_a_local_sqlite_store() {
+    let dir = tempfile::tempdir().unwrap();
+    copy(BASIC, dir.path(), "junit.xml");
+    let history = dir.path().join("state/history.db");
+    std::fs::create_dir_all(history.parent().unwrap()).unwrap();
+    let h = history.to_str().unwrap();
+    for (run, times) in [("1", 2), ("2", 1)] {
+        for _ in 0..times {
+            cimon(dir.path(), &[])
+                .args([
+                    "report",
+                    "--junit",
+                    "junit.xml",
+                    "--repository",
+                    "octo/h",
+                    "--run-id",
+                    run,
+                    "--history",
+                    h,
+                ])
+                .assert()
+                .success();
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = cimon::store::open(&format!("sqlite://{h}")).await.unwrap();
+        let page = store
+            .runs(&cimon::model::RunQuery::default())
+            .await
+            .unwrap();
+        let mut ids: Vec<_> = page
+            .runs
+            .iter()
+            .map(|r| r.run_id.clone().unwrap())
+            .collect();
+        ids.sort();
+        assert_eq!(ids, ["1", "2"], "the same run twice is stored once");
+        assert_eq!(page.runs[0].tests.total, 6);
+    });
+    // An unusable history path is a warning, or exit 3 with --strict.
+    cimon(dir.path(), &[])
+        .args([
+            "report",
+            "--junit",
+            "junit.xml",
+            "--history",
+            "/proc/nope/x.db",
+        ])
+        .assert()
+        .code(0);
+    cimon(dir.path(), &[])
+        .args([
+            "report",
+            "--junit",
+            "junit.xml",
+            "--history",
+            "/proc/nope/x.db",
+            "--strict",
+        ])
+        .assert()
+        .code(3);
+}

@@ -477,3 +477,33 @@ async fn report_posts_to_the_server() {
     assert_eq!(page["runs"][0]["tests"]["total"], 4, "{page}");
     assert_eq!(page["runs"][0]["tests"]["flaky"], 1, "{page}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelines_not_seen_for_the_ttl_leave_the_metrics() {
+    let (url, _dir) = sqlite_url();
+    let server = Server::start(&url, &["--metrics-ttl", "1h"]);
+    let c = client();
+    let mut old = report("old", 1);
+    old["repository"] = Value::from("octo/old");
+    old["finished_at"] =
+        Value::from((chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339());
+    let mut new = report("new", 1);
+    new["repository"] = Value::from("octo/new");
+    new["finished_at"] = Value::from(chrono::Utc::now().to_rfc3339());
+    assert_eq!(post(&c, &server.base, &old).await.unwrap(), 201);
+    assert_eq!(post(&c, &server.base, &new).await.unwrap(), 201);
+    let text = c
+        .get(format!("{}/metrics", server.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("repository=\"octo/new\""), "{text}");
+    assert!(
+        !text.contains("octo/old"),
+        "a pipeline older than the TTL is still exported:\n{text}"
+    );
+}
