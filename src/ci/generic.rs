@@ -139,6 +139,12 @@ impl Provider for Generic {
         if from_git && report.sources.get("commit") == Some(&DataSource::Derived) {
             set_source(&mut report, "commit", DataSource::Git);
         }
+        // Without a CI run id, every local run is a run of its own: name it by the time of
+        // the report, so its key stays the same when the same report is re-sent (flush) but
+        // two runs never share one.
+        if report.run_id.is_none() {
+            report.run_id = Some(format!("local-{}", now.timestamp_millis()));
+        }
         resolve_outcome(&mut report, overrides.status.as_deref(), None);
         finish(&mut report);
         report
@@ -182,7 +188,7 @@ mod tests {
     fn no_env_no_flags_no_git_is_still_a_complete_report() {
         let env = Env::from_file("tests/fixtures/env/generic-none.env").unwrap();
         let report = Generic::new(NoGit).current_run(&env, &RunOverrides::default(), now());
-        assert_eq!(report.key, "generic/-/-/-/1/-");
+        assert_eq!(report.key, "generic/-/-/local-1795687200000/1/-");
         assert_eq!(report.schema, crate::model::REPORT_SCHEMA);
         assert_eq!(report.outcome, RunOutcome::Unknown);
         assert_eq!((report.started_at, report.finished_at), (None, now()));
@@ -214,7 +220,7 @@ mod tests {
         assert_eq!(report.commit.git_ref.as_deref(), Some("refs/heads/main"));
         assert_eq!(report.sources.get("identity"), Some(&DataSource::Git));
         assert_eq!(report.sources.get("commit"), Some(&DataSource::Git));
-        assert_eq!(report.key, "generic/octo/app/-/-/1/-");
+        assert_eq!(report.key, "generic/octo/app/-/local-1795687200000/1/-");
 
         let flags = RunOverrides {
             repository: Some("acme/site".into()),
