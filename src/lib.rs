@@ -22,6 +22,7 @@ pub mod http;
 pub mod junit;
 pub mod logging;
 pub mod model;
+pub mod notify;
 pub mod output;
 pub mod schema;
 pub mod server;
