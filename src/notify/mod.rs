@@ -12,10 +12,14 @@
 //! Untrusted strings (test names, messages, branch names) are escaped by each channel for its
 //! own medium (`crate::output::escape` has the shared helpers).
 
+pub mod dingtalk;
 pub mod discord;
+pub mod feishu;
 pub mod message;
+mod robot;
 pub mod slack;
 pub mod teams;
+pub mod wecom;
 
 use std::fmt;
 use std::future::Future;
