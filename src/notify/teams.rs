@@ -175,7 +175,7 @@ impl Notifier for Teams {
         "teams"
     }
 
-    /// The card with up to ten tests per list, fewer while the body exceeds [`BODY_MAX`].
+    /// The card with up to ten tests per list, fewer while the body exceeds 27 000 bytes.
     fn render(&self, message: &Message) -> Rendered {
         let mut shown = TESTS_SHOWN;
         let body = loop {
