@@ -50,6 +50,8 @@ pub enum SchemaKind {
     RunReport,
     /// The OpenAPI document of `cimon serve`.
     Openapi,
+    /// The configuration file `.cimon.yml` (notifications, gate policy).
+    Policy,
 }
 
 /// Output formats of `report` on stdout.

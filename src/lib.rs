@@ -16,6 +16,7 @@
 pub mod ci;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod delivery;
 pub mod exit_code;
 pub mod http;

@@ -34,12 +34,22 @@ CREATE INDEX runs_finished ON runs (finished_at, id);
 CREATE INDEX runs_repository ON runs (repository, finished_at, id);
 CREATE INDEX runs_repository_branch ON runs (repository, branch, finished_at, id);
 
--- The run report exactly as posted (JSON), apart from `runs` so that scans of `runs` stay
--- small.
+-- The run report exactly as posted (JSON, deflated: see src/store/packed.rs), apart from
+-- `runs` so that scans of `runs` stay small.
 CREATE TABLE run_reports (
     run    BIGINT PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
-    report TEXT NOT NULL
+    report BYTEA NOT NULL
 );
+
+-- The outcome of every test of a run, packed in one value (9 bytes per test: see
+-- src/store/packed.rs): what `test_stats` reads, one value per run of the window.
+CREATE TABLE run_tests_packed (
+    run   BIGINT PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+    tests BYTEA NOT NULL
+);
+-- Both are compressed or incompressible already: store them out of line, uncompressed.
+ALTER TABLE run_reports ALTER COLUMN report SET STORAGE EXTERNAL;
+ALTER TABLE run_tests_packed ALTER COLUMN tests SET STORAGE EXTERNAL;
 
 -- Names of the tests, once per test id.
 CREATE TABLE tests (
@@ -50,8 +60,8 @@ CREATE TABLE tests (
     name       TEXT NOT NULL
 );
 
--- One row per test per run. Clustered by run: a window of runs is a few contiguous ranges,
--- and one test's history is one point lookup per run of the window.
+-- One row per test per run (for `test_history` and SQL users). Keyed by run first: one
+-- test's history is one point lookup per run of the window.
 CREATE TABLE test_results (
     run         BIGINT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     test        BIGINT NOT NULL,

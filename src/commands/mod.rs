@@ -18,6 +18,12 @@ pub fn run(cli: Cli, env: crate::ci::Env) -> u8 {
         Command::Schema { which } => print_or_fail(&match which {
             SchemaKind::RunReport => crate::schema::run_report_text(),
             SchemaKind::Openapi => crate::schema::openapi_text(),
+            SchemaKind::Policy => {
+                let mut text =
+                    serde_json::to_string_pretty(&crate::config::schema()).unwrap_or_default();
+                text.push('\n');
+                text
+            }
         }),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

@@ -14,9 +14,11 @@
 
 pub mod dingtalk;
 pub mod discord;
+pub mod fanout;
 pub mod feishu;
 pub mod message;
 mod robot;
+pub mod state;
 pub mod slack;
 pub mod teams;
 pub mod wecom;

@@ -128,6 +128,7 @@ contract!(
     pipelines_state_counters_histogram,
     migrations_rerun_is_a_no_op,
     concurrent_distinct_runs,
+    large_run,
 );
 
 /// Every run matching `query`, following the cursors.
@@ -479,4 +480,29 @@ async fn concurrent_distinct_runs(db: &Db) {
         .map(|(_, n)| n)
         .sum();
     assert_eq!(total, 80);
+}
+
+/// More test rows than one SQLite statement may bind (6 × 6 000 values).
+async fn large_run(db: &Db) {
+    let names: Vec<String> = (0..6000).map(|i| format!("t{i}")).collect();
+    let tests: Vec<_> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), if i % 7 == 0 { F } else { P }, i % 11 == 0))
+        .collect();
+    let report = Run::new("octo/big", 1).tests(&tests).build();
+    let up = db.store.upsert_run(&report).await.unwrap();
+    assert!(up.created);
+    assert_eq!(db.store.run(&up.id).await.unwrap().as_ref(), Some(&report));
+    let stats = db.store.test_stats(&TestQuery::default()).await.unwrap();
+    assert_eq!(stats.len(), 6000);
+    assert_eq!(stats.iter().filter(|s| s.failures == 1).count(), 858);
+    assert_eq!(stats.iter().filter(|s| s.flaky_runs == 1).count(), 546);
+    let last = crate::model::TestId::derive("octo/big", "suite", "pkg.Class", "t5999");
+    let h = db
+        .store
+        .test_history(&last.to_string(), &TestQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(h.len(), 1);
 }

@@ -12,6 +12,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::cursor::Cursor;
+use super::packed;
 use super::record::{hex_id, BUCKETS, RUN_OUTCOMES};
 use super::stats::{HistoryRow, StatsBuilder, TestNames, WindowRun};
 use super::StoreError;
@@ -32,6 +33,8 @@ pub(crate) trait DbRow {
     fn opt_text(&self, name: &str) -> Result<Option<&str>, StoreError>;
     /// A boolean (an integer 0/1 in SQLite).
     fn flag(&self, name: &str) -> Result<bool, StoreError>;
+    /// A non-null blob.
+    fn bytes(&self, name: &str) -> Result<&[u8], StoreError>;
 }
 
 fn col<'r, R, T>(row: &'r R, name: &str) -> Result<T, StoreError>
@@ -60,6 +63,9 @@ macro_rules! db_row {
                 col(self, name)
             }
             fn flag(&self, name: &str) -> Result<bool, StoreError> {
+                col(self, name)
+            }
+            fn bytes(&self, name: &str) -> Result<&[u8], StoreError> {
                 col(self, name)
             }
         }
@@ -178,7 +184,8 @@ pub(crate) fn page(rows: &[impl DbRow], limit: u32) -> Result<RunPage, StoreErro
 /// The stored report of run `id` from its `report` column.
 pub(crate) fn report(row: Option<&impl DbRow>, id: i64) -> Result<Option<RunReport>, StoreError> {
     row.map(|row| {
-        serde_json::from_str(row.text("report")?)
+        let json = packed::unpack_report(row.bytes("report")?)?;
+        serde_json::from_str(&json)
             .map_err(|e| StoreError::Query(format!("stored report {}: {e}", hex_id(id))))
     })
     .transpose()
@@ -205,17 +212,24 @@ pub(crate) fn history_row(row: &impl DbRow) -> Result<HistoryRow, StoreError> {
     })
 }
 
-/// Feeds one run's `test, outcome, flaky` rows to `builder`.
-pub(crate) fn add_test_rows(
+/// Feeds `builder` the packed test outcomes of `window` (oldest run first) from rows of
+/// `run, tests` (in any order). A run without a row adds nothing.
+pub(crate) fn add_packed_tests(
     builder: &mut StatsBuilder,
+    window: &[WindowRun],
     rows: &[impl DbRow],
 ) -> Result<(), StoreError> {
+    let mut by_run: HashMap<i64, &[u8]> = HashMap::with_capacity(rows.len());
     for row in rows {
-        builder.add(
-            row.int("test")?,
-            test_outcome(row.text("outcome")?)?,
-            row.flag("flaky")?,
-        );
+        by_run.insert(row.int("run")?, row.bytes("tests")?);
+    }
+    for (i, run) in window.iter().enumerate() {
+        builder.start_run(i);
+        if let Some(packed) = by_run.get(&run.id) {
+            packed::unpack_tests(packed, |test, outcome, flaky| {
+                builder.add(test, outcome, flaky)
+            })?;
+        }
     }
     Ok(())
 }

@@ -17,6 +17,7 @@
 mod contract;
 mod cursor;
 mod decode;
+mod packed;
 pub mod postgres;
 mod query;
 mod record;

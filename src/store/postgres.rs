@@ -7,14 +7,16 @@
 //! test-id order so that concurrent writers take row locks in the same order.
 
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::Postgres;
 
 use super::cursor::{page_size, Cursor};
 use super::decode;
+use super::packed;
 use super::query::{self, Bind, Dynamic, Placeholder};
 use super::record::{hex_id, parse_hex_id, RunRecord, TestRecord};
 use super::stats::{self, StatsBuilder, WindowRun};
@@ -29,14 +31,34 @@ const STYLE: Placeholder = Placeholder::Dollar;
 /// Connections per process.
 const MAX_CONNECTIONS: u32 = 16;
 
-const INSERT_NAMES: &str = "INSERT INTO tests (id, repository, suite, classname, name) \
-     SELECT u.id, $1, u.suite, u.classname, u.name \
-     FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[]) AS u (id, suite, classname, name) \
-     ON CONFLICT (id) DO NOTHING";
-const INSERT_RESULTS: &str = "INSERT INTO test_results \
-     (run, test, outcome, flaky, attempts, duration_ms) \
-     SELECT $1, u.* FROM UNNEST($2::bigint[], $3::text[], $4::bool[], $5::bigint[], $6::bigint[]) \
-     AS u (test, outcome, flaky, attempts, duration_ms)";
+/// A whole new run in one statement (so one round trip, and atomic without `BEGIN`):
+/// the `runs` row (values 1–23), and only when it was inserted the report (24), the packed
+/// outcomes (25), new test names (26 repository, 27–30 arrays), the test rows (31–35
+/// arrays) and the pipeline counters (36–58). Returns the id when the run was new.
+static INSERT_RUN: LazyLock<String> = LazyLock::new(|| {
+    let pipeline_values = format!(
+        "SELECT {} FROM r",
+        query::placeholders(STYLE, 36, query::PIPELINE_VALUES)
+    );
+    format!(
+        "WITH r AS ({} RETURNING id), \
+         report AS (INSERT INTO run_reports (run, report) SELECT id, $24 FROM r), \
+         packed AS (INSERT INTO run_tests_packed (run, tests) SELECT id, $25 FROM r), \
+         names AS (INSERT INTO tests (id, repository, suite, classname, name) \
+           SELECT u.id, $26, u.suite, u.classname, u.name \
+           FROM r, UNNEST($27::bigint[], $28::text[], $29::text[], $30::text[]) \
+             AS u (id, suite, classname, name) \
+           ORDER BY u.id ON CONFLICT (id) DO NOTHING), \
+         results AS (INSERT INTO test_results (run, test, outcome, flaky, attempts, duration_ms) \
+           SELECT r.id, u.test, u.outcome, u.flaky, u.attempts, u.duration_ms \
+           FROM r, UNNEST($31::bigint[], $32::text[], $33::bool[], $34::bigint[], $35::bigint[]) \
+             AS u (test, outcome, flaky, attempts, duration_ms)), \
+         pipeline AS ({}) \
+         SELECT id FROM r",
+        query::INSERT_RUN,
+        query::pipeline_upsert(&pipeline_values)
+    )
+});
 
 fn db(e: sqlx::Error) -> StoreError {
     StoreError::Query(e.to_string())
@@ -90,46 +112,60 @@ impl PostgresStore {
         let run = RunRecord::of(report, Utc::now())?;
         let tests = TestRecord::of_cases(&report.tests.cases);
         let new_names = self.known_tests.unknown(&tests);
-        let id = hex_id(run.id);
-
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        if !insert_run(&mut tx, &run).await? {
-            tx.rollback().await.map_err(db)?;
-            return Ok(Upserted { id, created: false });
-        }
-        sqlx::query(query::INSERT_REPORT)
+        let p = run.pipeline_delta();
+        let mut q = sqlx::query(INSERT_RUN.as_str())
             .bind(run.id)
-            .bind(run.report.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        if !new_names.is_empty() {
-            sqlx::query(INSERT_NAMES)
-                .bind(run.repository)
-                .bind(new_names.iter().map(|t| t.test).collect::<Vec<_>>())
-                .bind(new_names.iter().map(|t| t.suite).collect::<Vec<_>>())
-                .bind(new_names.iter().map(|t| t.classname).collect::<Vec<_>>())
-                .bind(new_names.iter().map(|t| t.name).collect::<Vec<_>>())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+            .bind(run.key)
+            .bind(run.provider)
+            .bind(run.repository)
+            .bind(run.workflow)
+            .bind(run.job)
+            .bind(run.branch)
+            .bind(run.sha)
+            .bind(run.run_id)
+            .bind(run.run_attempt)
+            .bind(run.outcome)
+            .bind(run.started_at)
+            .bind(run.finished_at)
+            .bind(run.received_at)
+            .bind(run.duration_ms)
+            .bind(run.queued_ms);
+        for n in run.tests {
+            q = q.bind(n);
         }
-        if !tests.is_empty() {
-            sqlx::query(INSERT_RESULTS)
-                .bind(run.id)
-                .bind(tests.iter().map(|t| t.test).collect::<Vec<_>>())
-                .bind(tests.iter().map(|t| t.outcome.as_str()).collect::<Vec<_>>())
-                .bind(tests.iter().map(|t| t.flaky).collect::<Vec<_>>())
-                .bind(tests.iter().map(|t| t.attempts).collect::<Vec<_>>())
-                .bind(tests.iter().map(|t| t.duration_ms).collect::<Vec<_>>())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+        q = q
+            .bind(run.report.as_slice())
+            .bind(packed::pack_tests(&tests))
+            .bind(run.repository)
+            .bind(new_names.iter().map(|t| t.test).collect::<Vec<_>>())
+            .bind(new_names.iter().map(|t| t.suite).collect::<Vec<_>>())
+            .bind(new_names.iter().map(|t| t.classname).collect::<Vec<_>>())
+            .bind(new_names.iter().map(|t| t.name).collect::<Vec<_>>())
+            .bind(tests.iter().map(|t| t.test).collect::<Vec<_>>())
+            .bind(tests.iter().map(|t| t.outcome.as_str()).collect::<Vec<_>>())
+            .bind(tests.iter().map(|t| t.flaky).collect::<Vec<_>>())
+            .bind(tests.iter().map(|t| t.attempts).collect::<Vec<_>>())
+            .bind(tests.iter().map(|t| t.duration_ms).collect::<Vec<_>>());
+        for text in [p.provider, p.repository, p.workflow, p.job, p.branch] {
+            q = q.bind(text);
         }
-        upsert_pipeline(&mut tx, &run).await?;
-        tx.commit().await.map_err(db)?;
-        self.known_tests.remember(&tests);
-        Ok(Upserted { id, created: true })
+        q = q.bind(run.id).bind(run.finished_at);
+        for n in p
+            .runs
+            .into_iter()
+            .chain([p.duration_count, p.duration_sum_ms])
+            .chain(p.buckets)
+        {
+            q = q.bind(n);
+        }
+        let created = q.fetch_optional(&self.pool).await.map_err(db)?.is_some();
+        if created {
+            self.known_tests.remember(&tests);
+        }
+        Ok(Upserted {
+            id: hex_id(run.id),
+            created,
+        })
     }
 
     async fn do_runs(&self, q: &RunQuery) -> Result<RunPage, StoreError> {
@@ -142,7 +178,7 @@ impl PostgresStore {
 
     async fn do_run(&self, id: &str) -> Result<Option<RunReport>, StoreError> {
         let id = parse_hex_id("id", id)?;
-        let row = sqlx::query(query::SELECT_REPORT)
+        let row = sqlx::query("SELECT report FROM run_reports WHERE run = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -160,17 +196,15 @@ impl PostgresStore {
     async fn do_test_stats(&self, q: &TestQuery) -> Result<Vec<TestStats>, StoreError> {
         let mut window = self.window(q).await?;
         window.reverse();
-        let mut builder = StatsBuilder::new(&window);
+        let ids: Vec<i64> = window.iter().map(|r| r.id).collect();
         let mut conn = self.pool.acquire().await.map_err(db)?;
-        for (i, run) in window.iter().enumerate() {
-            builder.start_run(i);
-            let rows = sqlx::query(query::SELECT_RUN_TESTS)
-                .bind(run.id)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db)?;
-            decode::add_test_rows(&mut builder, &rows)?;
-        }
+        let rows = sqlx::query("SELECT run, tests FROM run_tests_packed WHERE run = ANY($1)")
+            .bind(ids)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
+        let mut builder = StatsBuilder::new(&window);
+        decode::add_packed_tests(&mut builder, &window, &rows)?;
         let rows = sqlx::query("SELECT id, suite, classname, name FROM tests WHERE id = ANY($1)")
             .bind(builder.test_ids())
             .fetch_all(&mut *conn)
@@ -232,56 +266,4 @@ fn dynamic(d: &Dynamic) -> sqlx::query::Query<'_, Postgres, PgArguments> {
         };
     }
     q
-}
-
-async fn insert_run(
-    tx: &mut Transaction<'static, Postgres>,
-    r: &RunRecord<'_>,
-) -> Result<bool, StoreError> {
-    let mut q = sqlx::query(query::INSERT_RUN)
-        .bind(r.id)
-        .bind(r.key)
-        .bind(r.provider)
-        .bind(r.repository)
-        .bind(r.workflow)
-        .bind(r.job)
-        .bind(r.branch)
-        .bind(r.sha)
-        .bind(r.run_id)
-        .bind(r.run_attempt)
-        .bind(r.outcome)
-        .bind(r.started_at)
-        .bind(r.finished_at)
-        .bind(r.received_at)
-        .bind(r.duration_ms)
-        .bind(r.queued_ms);
-    for n in r.tests {
-        q = q.bind(n);
-    }
-    let done = q.execute(&mut **tx).await.map_err(db)?;
-    Ok(done.rows_affected() == 1)
-}
-
-async fn upsert_pipeline(
-    tx: &mut Transaction<'static, Postgres>,
-    run: &RunRecord<'_>,
-) -> Result<(), StoreError> {
-    let p = run.pipeline_delta();
-    let mut q = sqlx::query(query::UPSERT_PIPELINE)
-        .bind(p.provider)
-        .bind(p.repository)
-        .bind(p.workflow)
-        .bind(p.job)
-        .bind(p.branch)
-        .bind(run.id)
-        .bind(run.finished_at);
-    for n in p.runs {
-        q = q.bind(n);
-    }
-    q = q.bind(p.duration_count).bind(p.duration_sum_ms);
-    for n in p.buckets {
-        q = q.bind(n);
-    }
-    q.execute(&mut **tx).await.map_err(db)?;
-    Ok(())
 }

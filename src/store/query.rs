@@ -139,7 +139,7 @@ pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-/// `INSERT` of a run's `runs` row; does nothing when its key is stored (23 values).
+/// `INSERT` of a run's `runs` row (23 values); does nothing when its key is stored.
 pub(crate) const INSERT_RUN: &str = "INSERT INTO runs (id, key, provider, repository, \
      workflow, job, branch, sha, run_id, run_attempt, outcome, started_at, finished_at, \
      received_at, duration_ms, queued_ms, tests_total, tests_passed, tests_failed, \
@@ -148,35 +148,52 @@ pub(crate) const INSERT_RUN: &str = "INSERT INTO runs (id, key, provider, reposi
      $23) \
      ON CONFLICT (key) DO NOTHING";
 
-/// `INSERT` of a run's report text.
-pub(crate) const INSERT_REPORT: &str = "INSERT INTO run_reports (run, report) VALUES ($1, $2)";
+/// Number of values of a pipeline row (see [`pipeline_upsert`]).
+pub(crate) const PIPELINE_VALUES: usize = 23;
 
-/// Adds a run to its pipeline row (23 values): counters add up, the latest run wins by
-/// `(finished_at, id)`.
-pub(crate) const UPSERT_PIPELINE: &str = "INSERT INTO pipelines (provider, repository, \
-     workflow, job, branch, last_run, last_finished_at, runs_success, runs_failure, \
-     runs_cancelled, runs_skipped, runs_unknown, duration_count, duration_sum_ms, \
-     b1, b2, b3, b4, b5, b6, b7, b8, b9) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-     $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
-     ON CONFLICT (provider, repository, workflow, job, branch) DO UPDATE SET \
-     last_run = CASE WHEN excluded.last_finished_at > pipelines.last_finished_at \
-       OR (excluded.last_finished_at = pipelines.last_finished_at \
-           AND excluded.last_run > pipelines.last_run) \
-       THEN excluded.last_run ELSE pipelines.last_run END, \
-     last_finished_at = CASE WHEN excluded.last_finished_at > pipelines.last_finished_at \
-       THEN excluded.last_finished_at ELSE pipelines.last_finished_at END, \
-     runs_success = pipelines.runs_success + excluded.runs_success, \
-     runs_failure = pipelines.runs_failure + excluded.runs_failure, \
-     runs_cancelled = pipelines.runs_cancelled + excluded.runs_cancelled, \
-     runs_skipped = pipelines.runs_skipped + excluded.runs_skipped, \
-     runs_unknown = pipelines.runs_unknown + excluded.runs_unknown, \
-     duration_count = pipelines.duration_count + excluded.duration_count, \
-     duration_sum_ms = pipelines.duration_sum_ms + excluded.duration_sum_ms, \
-     b1 = pipelines.b1 + excluded.b1, b2 = pipelines.b2 + excluded.b2, \
-     b3 = pipelines.b3 + excluded.b3, b4 = pipelines.b4 + excluded.b4, \
-     b5 = pipelines.b5 + excluded.b5, b6 = pipelines.b6 + excluded.b6, \
-     b7 = pipelines.b7 + excluded.b7, b8 = pipelines.b8 + excluded.b8, \
-     b9 = pipelines.b9 + excluded.b9";
+/// Adds a run to its pipeline row: counters add up, the latest run wins by
+/// `(finished_at, id)`. `values` supplies the 23 values (`VALUES (…)` or a `SELECT`) in the
+/// order provider, repository, workflow, job, branch, last_run, last_finished_at,
+/// runs_<outcome> ×5, duration_count, duration_sum_ms, b1..b9.
+pub(crate) fn pipeline_upsert(values: &str) -> String {
+    format!(
+        "INSERT INTO pipelines (provider, repository, workflow, job, branch, last_run, \
+         last_finished_at, runs_success, runs_failure, runs_cancelled, runs_skipped, \
+         runs_unknown, duration_count, duration_sum_ms, b1, b2, b3, b4, b5, b6, b7, b8, b9) \
+         {values} \
+         ON CONFLICT (provider, repository, workflow, job, branch) DO UPDATE SET \
+         last_run = CASE WHEN excluded.last_finished_at > pipelines.last_finished_at \
+           OR (excluded.last_finished_at = pipelines.last_finished_at \
+               AND excluded.last_run > pipelines.last_run) \
+           THEN excluded.last_run ELSE pipelines.last_run END, \
+         last_finished_at = CASE WHEN excluded.last_finished_at > pipelines.last_finished_at \
+           THEN excluded.last_finished_at ELSE pipelines.last_finished_at END, \
+         runs_success = pipelines.runs_success + excluded.runs_success, \
+         runs_failure = pipelines.runs_failure + excluded.runs_failure, \
+         runs_cancelled = pipelines.runs_cancelled + excluded.runs_cancelled, \
+         runs_skipped = pipelines.runs_skipped + excluded.runs_skipped, \
+         runs_unknown = pipelines.runs_unknown + excluded.runs_unknown, \
+         duration_count = pipelines.duration_count + excluded.duration_count, \
+         duration_sum_ms = pipelines.duration_sum_ms + excluded.duration_sum_ms, \
+         b1 = pipelines.b1 + excluded.b1, b2 = pipelines.b2 + excluded.b2, \
+         b3 = pipelines.b3 + excluded.b3, b4 = pipelines.b4 + excluded.b4, \
+         b5 = pipelines.b5 + excluded.b5, b6 = pipelines.b6 + excluded.b6, \
+         b7 = pipelines.b7 + excluded.b7, b8 = pipelines.b8 + excluded.b8, \
+         b9 = pipelines.b9 + excluded.b9"
+    )
+}
+
+/// `count` placeholders of `style` from `first` on, comma-separated: `$4, $5, $6`.
+pub(crate) fn placeholders(style: Placeholder, first: usize, count: usize) -> String {
+    let mut out = String::new();
+    for n in first..first + count {
+        if n > first {
+            out.push_str(", ");
+        }
+        style.push(&mut out, n);
+    }
+    out
+}
 
 /// Pipelines whose latest run finished at or after `$1`.
 pub(crate) static SELECT_PIPELINES: LazyLock<String> = LazyLock::new(|| {
@@ -185,13 +202,6 @@ pub(crate) static SELECT_PIPELINES: LazyLock<String> = LazyLock::new(|| {
          ORDER BY p.provider, p.repository, p.workflow, p.job, p.branch"
     )
 });
-
-/// The report of one run.
-pub(crate) const SELECT_REPORT: &str = "SELECT report FROM run_reports WHERE run = $1";
-
-/// One run's test rows, for the statistics.
-pub(crate) const SELECT_RUN_TESTS: &str =
-    "SELECT test, outcome, flaky FROM test_results WHERE run = $1";
 
 #[cfg(test)]
 mod tests {
@@ -248,6 +258,8 @@ mod tests {
             "a = ?1 AND b = ?12"
         );
         assert_eq!(Placeholder::Dollar.render("a = $1"), "a = $1");
+        assert_eq!(placeholders(Placeholder::Dollar, 4, 3), "$4, $5, $6");
+        assert_eq!(placeholders(Placeholder::Question, 1, 1), "?1");
         let d = window(
             Placeholder::Dollar,
             &TestQuery {

@@ -1,6 +1,6 @@
 //! The rows a run becomes, and rows back into model values: shared by every backend.
 //!
-//! - [`RunRecord`]: the `runs` columns of a report (plus its JSON text).
+//! - [`RunRecord`]: the `runs` columns of a report, plus its stored (packed) JSON text.
 //! - [`TestRecord`]: one `test_results`/`tests` row per distinct test id of the report,
 //!   sorted by id (a stable lock order for concurrent writers).
 //! - [`PipelineDelta`]: what one new run adds to its pipeline's counters.
@@ -42,8 +42,8 @@ pub(crate) struct RunRecord<'a> {
     pub queued_ms: Option<i64>,
     /// total, passed, failed, errored, skipped, flaky, duration_ms.
     pub tests: [i64; 7],
-    /// The report as JSON.
-    pub report: String,
+    /// The report's JSON, packed ([`super::packed::pack_report`]).
+    pub report: Vec<u8>,
 }
 
 impl<'a> RunRecord<'a> {
@@ -51,6 +51,7 @@ impl<'a> RunRecord<'a> {
     pub fn of(report: &'a RunReport, now: DateTime<Utc>) -> Result<Self, StoreError> {
         let json = serde_json::to_string(report)
             .map_err(|e| StoreError::Query(format!("cannot serialise the run report: {e}")))?;
+        let packed = super::packed::pack_report(&json)?;
         let s = &report.tests.summary;
         Ok(Self {
             id: id_of_key(&report.key),
@@ -79,7 +80,7 @@ impl<'a> RunRecord<'a> {
                 s.duration_ms,
             ]
             .map(clamp_i64),
-            report: json,
+            report: packed,
         })
     }
 

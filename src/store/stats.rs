@@ -7,6 +7,7 @@
 //! passed in one run and failed in another) need no sort and no second pass.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::decode::time_of_ms;
 use super::record::hex_id;
@@ -51,6 +52,28 @@ pub(crate) struct TestNames {
     pub name: String,
 }
 
+/// Test ids are uniform 64-bit hashes already: a map keyed by them needs no hashing.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_i64(&mut self, v: i64) {
+        self.0 = v as u64;
+    }
+}
+
+type IdMap<V> = HashMap<i64, V, BuildHasherDefault<IdHasher>>;
+
 const PASS: u8 = 1;
 const FAIL: u8 = 2;
 
@@ -77,7 +100,7 @@ pub(crate) struct StatsBuilder {
     finished_at: Vec<i64>,
     /// Commit slot of each window run whose commit occurs in more than one window run.
     commit_slot: Vec<Option<u16>>,
-    tests: HashMap<i64, Acc>,
+    tests: IdMap<Acc>,
     current: usize,
 }
 
@@ -105,7 +128,7 @@ impl StatsBuilder {
         Self {
             finished_at: window.iter().map(|r| r.finished_at).collect(),
             commit_slot,
-            tests: HashMap::new(),
+            tests: IdMap::default(),
             current: 0,
         }
     }

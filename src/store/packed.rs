@@ -1,0 +1,156 @@
+//! Compact binary forms stored next to the relational rows.
+//!
+//! - The **report** (`run_reports.report`): the posted JSON, deflated (about 13× smaller for
+//!   a typical report), behind a one-byte codec tag so that another codec can come later
+//!   without a migration.
+//! - The **test outcomes of a run** (`run_tests_packed.tests`): 9 bytes per test — the id
+//!   (big-endian `i64`) and a code (bits 0–1 the outcome, bit 2 flaky) — sorted by id,
+//!   behind a one-byte version. `test_stats` reads one such value per run of the window
+//!   instead of one row per test result: 100 values instead of 1 M rows for the benchmark's
+//!   window, which is what keeps `GET /api/v1/tests` fast. `test_results` keeps one row per
+//!   test result for `test_history` and for SQL users.
+
+use std::io::{Read, Write};
+
+use flate2::read::DeflateDecoder;
+use flate2::write::DeflateEncoder;
+use flate2::Compression;
+
+use super::record::TestRecord;
+use super::StoreError;
+use crate::model::TestOutcome;
+
+/// Codec tag of a deflated report.
+const DEFLATE: u8 = 1;
+/// Version tag of packed test outcomes.
+const TESTS_V1: u8 = 1;
+const ENTRY: usize = 9;
+const FLAKY: u8 = 0b100;
+
+/// The stored form of a report's JSON text.
+pub(crate) fn pack_report(json: &str) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::with_capacity(json.len() / 8 + 64);
+    out.push(DEFLATE);
+    let mut encoder = DeflateEncoder::new(out, Compression::fast());
+    encoder
+        .write_all(json.as_bytes())
+        .and_then(|()| encoder.finish())
+        .map_err(|e| StoreError::Query(format!("compressing the report: {e}")))
+}
+
+/// The JSON text of a stored report.
+pub(crate) fn unpack_report(stored: &[u8]) -> Result<String, StoreError> {
+    match stored.split_first() {
+        Some((&DEFLATE, deflated)) => {
+            let mut json = String::with_capacity(deflated.len() * 10);
+            DeflateDecoder::new(deflated)
+                .read_to_string(&mut json)
+                .map_err(|e| StoreError::Query(format!("decompressing a stored report: {e}")))?;
+            Ok(json)
+        }
+        _ => Err(StoreError::Query(
+            "a stored report has an unknown encoding".into(),
+        )),
+    }
+}
+
+fn code(outcome: TestOutcome, flaky: bool) -> u8 {
+    let o = match outcome {
+        TestOutcome::Passed => 0,
+        TestOutcome::Failed => 1,
+        TestOutcome::Errored => 2,
+        TestOutcome::Skipped => 3,
+    };
+    o | if flaky { FLAKY } else { 0 }
+}
+
+fn outcome(code: u8) -> TestOutcome {
+    match code & 0b11 {
+        0 => TestOutcome::Passed,
+        1 => TestOutcome::Failed,
+        2 => TestOutcome::Errored,
+        _ => TestOutcome::Skipped,
+    }
+}
+
+/// The packed outcomes of a run's tests (`tests` sorted by id, as
+/// [`TestRecord::of_cases`] makes them).
+pub(crate) fn pack_tests(tests: &[TestRecord<'_>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + tests.len() * ENTRY);
+    out.push(TESTS_V1);
+    for t in tests {
+        out.extend_from_slice(&t.test.to_be_bytes());
+        out.push(code(t.outcome, t.flaky));
+    }
+    out
+}
+
+/// Calls `each(test, outcome, flaky)` for every entry of packed outcomes.
+pub(crate) fn unpack_tests(
+    packed: &[u8],
+    mut each: impl FnMut(i64, TestOutcome, bool),
+) -> Result<(), StoreError> {
+    let bad = || StoreError::Query("malformed packed test outcomes in the store".into());
+    let (&version, entries) = packed.split_first().ok_or_else(bad)?;
+    if version != TESTS_V1 || entries.len() % ENTRY != 0 {
+        return Err(bad());
+    }
+    for entry in entries.chunks_exact(ENTRY) {
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&entry[..8]);
+        each(
+            i64::from_be_bytes(id),
+            outcome(entry[8]),
+            entry[8] & FLAKY != 0,
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_round_trip_smaller() {
+        let json = format!(
+            "{{\"cases\":[{}]}}",
+            vec!["{\"name\":\"a test ✓\"}"; 500].join(",")
+        );
+        let packed = pack_report(&json).unwrap();
+        assert!(packed.len() * 10 < json.len(), "{}", packed.len());
+        assert_eq!(unpack_report(&packed).unwrap(), json);
+        assert!(unpack_report(&[]).is_err());
+        assert!(unpack_report(&[9, 1, 2]).is_err());
+        assert!(unpack_report(&[DEFLATE, 0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn test_outcomes_round_trip() {
+        let record = |test, outcome, flaky| TestRecord {
+            test,
+            suite: "",
+            classname: None,
+            name: "",
+            outcome,
+            flaky,
+            attempts: 1,
+            duration_ms: 0,
+        };
+        let tests = [
+            record(i64::MIN, TestOutcome::Passed, true),
+            record(-1, TestOutcome::Failed, false),
+            record(0, TestOutcome::Errored, false),
+            record(i64::MAX, TestOutcome::Skipped, false),
+        ];
+        let packed = pack_tests(&tests);
+        assert_eq!(packed.len(), 1 + 4 * ENTRY);
+        let mut seen = Vec::new();
+        unpack_tests(&packed, |t, o, f| seen.push((t, o, f))).unwrap();
+        let want: Vec<_> = tests.iter().map(|t| (t.test, t.outcome, t.flaky)).collect();
+        assert_eq!(seen, want);
+        assert!(unpack_tests(&packed[..packed.len() - 1], |_, _, _| {}).is_err());
+        assert!(unpack_tests(&[], |_, _, _| {}).is_err());
+        assert!(unpack_tests(&[2], |_, _, _| {}).is_err());
+    }
+}
