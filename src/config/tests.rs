@@ -60,7 +60,7 @@ fn bad_configurations_name_line_channel_and_field() {
     let table: [(&str, &str); 12] = [
         (
             "version: 1\nnotify:\n  channels:\n    - type: skype\n      url_env: X\n",
-            ".cimon.yml:4:13: notify.channels[0]: type: unknown channel type \"skype\"",
+            ".cimon.yml:4:7: notify.channels[0]: type: unknown channel type \"skype\"",
         ),
         (
             "version: 1\nnotify:\n  channels:\n    - type: slack\n      url_env: NOT_SET\n",
@@ -80,7 +80,7 @@ fn bad_configurations_name_line_channel_and_field() {
         ),
         (
             "version: 1\nnotify:\n  channels:\n    - type: slack\n      url_env: SLACK_WEBHOOK_URL\n      events: [failure, nope]\n",
-            ".cimon.yml:6:7: notify.channels[0] (slack): ",
+            ".cimon.yml:6:25: notify.channels[0] (slack): \"nope\" is not one of",
         ),
         (
             "version: 1\nnotify:\n  channels:\n    - type: slack\n      url_env: SLACK_WEBHOOK_URL\n      colour: red\n",
