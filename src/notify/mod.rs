@@ -14,6 +14,7 @@
 
 pub mod dingtalk;
 pub mod discord;
+pub mod email;
 pub mod fanout;
 pub mod feishu;
 pub mod message;
@@ -21,6 +22,7 @@ mod robot;
 pub mod state;
 pub mod slack;
 pub mod teams;
+pub mod webhook;
 pub mod wecom;
 
 use std::fmt;

@@ -6,5 +6,6 @@ mod common;
 mod conformance;
 mod delivery;
 mod dialects;
+mod email;
 mod schema;
 mod server;
