@@ -9,11 +9,14 @@
 #   SIZES     sizes to generate (default "100M 1G")
 #   KINDS     input kinds (default "cases output")
 #   RUNS      runs per tool and file; the median is reported (default 3)
+#   PEER_RUNS_1G  runs of junitparser and quick-junit on the 1G inputs (default RUNS; each
+#             takes minutes there)
 #   DIST      1: also build the static musl binary (cargo --profile dist, ~10 min) and time
 #             `cimon --version` with hyperfine (default 1)
 #   PEERS     0: skip junitparser and quick-junit (default 1)
 #   BENCH_DIR where inputs go (default: a new temporary directory, removed at the end)
 #   UPDATE    0: do not rewrite BENCHMARKS.md (default 1)
+#   SIZES=""  with DIST=1: only the static build and the start-up time
 #
 # Needs: cargo, python3 with `pip install junitparser lxml`, /usr/bin/time (apt `time`),
 # and for DIST=1 `musl-tools`, `rustup target add x86_64-unknown-linux-musl`, `hyperfine`.
@@ -24,6 +27,7 @@ cd "$ROOT"
 SIZES=${SIZES:-"100M 1G"}
 KINDS=${KINDS:-"cases output"}
 RUNS=${RUNS:-3}
+PEER_RUNS_1G=${PEER_RUNS_1G:-$RUNS}
 DIST=${DIST:-1}
 PEERS=${PEERS:-1}
 UPDATE=${UPDATE:-1}
@@ -46,13 +50,14 @@ say() { printf '\n== %s\n' "$*" >&2; }
 say "machine"
 CPU=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 MACHINE="$(nproc) cores, ${CPU:-unknown CPU}, $(free -g | awk '/^Mem:/{print $2}') GiB RAM, $(rustc --version)"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "$MACHINE" >&2
 
 say "build"
-cargo build --release --bin cimon --example xml_tokenize >&2
+[[ -n $SIZES ]] && cargo build --release --bin cimon --example xml_tokenize >&2
 CIMON=$TARGET_DIR/release/cimon
 TOKENIZE=$TARGET_DIR/release/examples/xml_tokenize
-if [[ $PEERS == 1 ]]; then
+if [[ $PEERS == 1 && -n $SIZES ]]; then
     cargo build --release --manifest-path benches/peers/Cargo.toml \
         --target-dir benches/peers/target >&2
     QJ=$ROOT/benches/peers/target/release/quick_junit_bench
@@ -86,12 +91,15 @@ fi
 
 # measure TOOL FILE CASES -- command...: RUNS runs, median seconds and median peak RSS.
 measure() {
-    local tool=$1 file=$2 cases=$3
+    local tool=$1 file=$2 cases=$3 runs=$RUNS
     shift 4
+    if [[ $tool == junitparser || $tool == quick-junit* ]] && [[ $file == *-1G* ]]; then
+        runs=$PEER_RUNS_1G
+    fi
     local times=() rss=() status=ok i
-    for ((i = 1; i <= RUNS; i++)); do
+    for ((i = 1; i <= runs; i++)); do
         if ! /usr/bin/time -f '%e %M' -o "$WORK/time.txt" "$@" >"$WORK/stdout.txt" 2>"$WORK/stderr.txt"; then
-            status="rejected: $(grep -v '^Command exited' "$WORK/stderr.txt" | tail -1 | cut -c1-160)"
+            status="rejected: $(grep -v '^Command exited' "$WORK/stderr.txt" | tail -1 | sed "s#$WORK/##g" | cut -c1-160)"
         fi
         read -r t m <"$WORK/time.txt" || true
         [[ $t =~ ^[0-9.]+$ ]] || t=$(tail -1 "$WORK/time.txt" | cut -d' ' -f1)
@@ -104,7 +112,7 @@ measure() {
     local mt mr
     mt=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
     mr=$(printf '%s\n' "${rss[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$file" "$mt" "$mr" "$cases" "$(stat -c %s "$WORK/$file")" "$status" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$file" "$mt" "$mr" "$cases" "$(stat -c %s "$WORK/$file")" "$status" "${#times[@]}" >>"$RESULTS"
 }
 
 for size in $SIZES; do
@@ -133,15 +141,16 @@ for size in $SIZES; do
 done
 
 say "results"
-TABLE=$(python3 - "$RESULTS" <<'PY'
+TABLE=""
+[[ -s $RESULTS ]] && TABLE=$(python3 - "$RESULTS" <<'PY'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 MiB = 1 << 20
 by = {(r[0], r[1].replace("-Z.xml", ".xml")): r for r in rows}
-out = ["| tool | file | seconds | MiB/s | peak RSS MiB | test cases | RSS budget MiB | targets |",
-       "|---|---|---:|---:|---:|---:|---:|---|"]
+out = ["| tool | file | seconds | MiB/s | peak RSS MiB | test cases | RSS budget MiB | runs | targets |",
+       "|---|---|---:|---:|---:|---:|---:|---:|---|"]
 verdicts = []
-for tool, file, t, rss_kib, cases, size, status in rows:
+for tool, file, t, rss_kib, cases, size, status, runs in rows:
     t, rss, cases, size = float(t), int(rss_kib) / 1024, int(cases), int(size)
     mibs = size / MiB / t if t > 0 else float("inf")
     budget = 32 + 256 * cases / MiB
@@ -166,7 +175,7 @@ for tool, file, t, rss_kib, cases, size, status in rows:
         notes.append(status.replace("|", "\\|"))
     shown_t = f"{t:.2f}" if status == "ok" else f"({t:.2f})"
     shown_m = f"{mibs:.0f}" if status == "ok" else "—"
-    out.append(f"| {tool} | {file} | {shown_t} | {shown_m} | {rss:.0f} | {cases} | {budget:.0f} | {'; '.join(notes)} |")
+    out.append(f"| {tool} | {file} | {shown_t} | {shown_m} | {rss:.0f} | {cases} | {budget:.0f} | {runs} | {'; '.join(notes)} |")
 print("\n".join(out))
 print()
 print(f"cimon targets met: {sum(verdicts)} of {len(verdicts)}")
@@ -175,7 +184,8 @@ PY
 echo "$TABLE"
 
 if [[ $UPDATE == 1 ]]; then
-    python3 - "$ROOT/BENCHMARKS.md" "$TABLE" "$MACHINE" "$DIST_MD" "SIZES=\"$SIZES\" KINDS=\"$KINDS\" RUNS=$RUNS DIST=$DIST PEERS=$PEERS benches/run.sh" <<'PY'
+    MACHINE="$MACHINE; load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    python3 - "$ROOT/BENCHMARKS.md" "$TABLE" "$MACHINE" "$DIST_MD" "SIZES=\"$SIZES\" KINDS=\"$KINDS\" RUNS=$RUNS PEER_RUNS_1G=$PEER_RUNS_1G DIST=$DIST PEERS=$PEERS benches/run.sh" <<'PY'
 import datetime, re, sys
 path, table, machine, dist, command = sys.argv[1:6]
 try:
@@ -186,8 +196,9 @@ def put(doc, tag, body):
     pat = re.compile(rf"(<!-- {tag}:start -->\n).*?(<!-- {tag}:end -->)", re.S)
     return pat.sub(lambda m: m.group(1) + body.rstrip() + "\n" + m.group(2), doc)
 date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-results = (f"Command: `{command}`  \nMachine: {machine}  \nDate: {date}\n\n{table}\n")
-doc = put(doc, "results", results)
+if table:
+    results = f"Command: `{command}`  \nMachine: {machine}  \nDate: {date}\n\n{table}\n"
+    doc = put(doc, "results", results)
 if dist:
     doc = put(doc, "dist", f"Date: {date}\n\n{dist}\n")
 open(path, "w").write(doc)

@@ -61,7 +61,10 @@ fn execute(args: &ReportArgs, env: &Env) -> Result<u8> {
     }
     problems.delivery =
         crate::delivery::deliver_report(&args.delivery, env, &report).strict_exit_code();
-    Ok(exit_code_for(args, &report, &problems))
+    let code = exit_code_for(args, &report, &problems);
+    // The process exits next: freeing millions of test cases one by one only costs time.
+    std::mem::forget(report);
+    Ok(code)
 }
 
 fn overrides(args: &ReportArgs) -> RunOverrides {
@@ -195,14 +198,7 @@ fn collect_tests(args: &ReportArgs, report: &mut RunReport, problems: &mut Probl
         problems.no_reports = true;
     }
     let repository = report.repository.clone().unwrap_or_default();
-    for case in &mut cases {
-        case.id = TestId::derive(
-            &repository,
-            &case.suite,
-            case.classname.as_deref().unwrap_or(""),
-            &case.name,
-        );
-    }
+    TestId::assign(&repository, &mut cases);
     report.tests = TestResults {
         summary: TestSummary::of(&cases),
         cases,
@@ -235,8 +231,7 @@ fn emit(args: &ReportArgs, env: &Env, report: &RunReport, problems: &mut Problem
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let written = match args.format {
-        Format::Json => serde_json::to_writer(&mut out, report)
-            .map_err(std::io::Error::from)
+        Format::Json => crate::model::json::to_writer(&mut out, report)
             .and_then(|()| out.write_all(b"\n")),
         Format::Text => {
             out.write_all(output::text::render(report, use_color(args, env)).as_bytes())
@@ -334,7 +329,7 @@ fn write_json(path: &Path, report: &RunReport) -> Result<()> {
     let file =
         std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     let mut w = std::io::BufWriter::new(file);
-    serde_json::to_writer(&mut w, report)?;
+    crate::model::json::to_writer(&mut w, report)?;
     w.write_all(b"\n")?;
     w.flush()?;
     drop(w);

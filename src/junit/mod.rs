@@ -98,6 +98,9 @@ fn format_hint(root: &str) -> &'static str {
     }
 }
 
+/// Files at least this large are parsed on two threads.
+const PIPELINE_FROM_BYTES: u64 = 1 << 20;
+
 /// Reads one report file, appending its cases to `out` (nothing is appended on error).
 pub fn parse_file(
     path: &Path,
@@ -108,7 +111,16 @@ pub fn parse_file(
         path: path.into(),
         source,
     })?;
-    match parser::parse(file, opts, out) {
+    // Large files are read on a second thread (see `parser::parse_pipelined`).
+    let large = file
+        .metadata()
+        .is_ok_and(|m| m.len() >= PIPELINE_FROM_BYTES);
+    let parsed = if large {
+        parser::parse_pipelined(file, opts, out)
+    } else {
+        parser::parse(file, opts, out)
+    };
+    match parsed {
         Ok(parsed) => Ok(parsed),
         Err(ParseFailure::Empty { offset }) => {
             let (line, column) = line_column(path, offset).unwrap_or((1, 1));

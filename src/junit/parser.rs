@@ -3,9 +3,11 @@
 //! One pass, constant memory per element: text is only collected where the report keeps it
 //! (bounded by [`super::text`]), and [`super::capped::Capped`] bounds what quick-xml buffers.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::io::Read;
+use std::io::{self, BufRead, Read};
+use std::sync::mpsc;
 use std::sync::Arc;
 
 use quick_xml::escape::resolve_predefined_entity;
@@ -105,6 +107,8 @@ struct Open {
 struct State<'o> {
     opts: &'o ParseOptions,
     out: &'o mut Vec<TestCase>,
+    /// Length of `out` before this report.
+    first: usize,
     clues: Clues,
     suites: Vec<Suite>,
     case: Option<CaseDraft>,
@@ -128,71 +132,216 @@ pub fn parse<R: Read>(
     opts: &ParseOptions,
     out: &mut Vec<TestCase>,
 ) -> Result<Parsed, ParseFailure> {
-    let first = out.len();
-    let mut reader = Reader::from_reader(Capped::new(input, opts.run_cap));
-    let config = reader.config_mut();
-    config.allow_dangling_amp = true;
-    config.check_end_names = true;
-    config.expand_empty_elements = false;
-    let mut st = State {
-        opts,
-        out,
-        clues: Clues::default(),
-        suites: Vec::new(),
-        case: None,
-        result: None,
-        target: Target::None,
-        case_texts: Texts::default(),
-        sub_texts: Texts::default(),
-        property: None,
-        last_classname: None,
-        last_file: None,
-        clamped: 0,
-        clipped: 0,
-        empty_suites: Vec::new(),
-    };
-    let result = run(&mut reader, &mut st);
-    match result {
-        Ok(()) => {
-            let mut warnings = Vec::new();
-            if st.clamped > 0 {
-                warnings.push(format!(
-                    "{} test durations were negative, not numbers or over 7 days and were clamped",
-                    st.clamped
-                ));
-            }
-            if st.clipped > 0 {
-                warnings.push(format!(
-                    "{} names or attribute values were longer than {NAME_LIMIT} bytes and were cut",
-                    st.clipped
-                ));
-            }
-            for (suite, declared) in &st.empty_suites {
-                warnings.push(format!(
-                    "suite {suite:?} declares {declared} tests but lists no <testcase>: only listed test cases are counted"
-                ));
-            }
-            let capped = reader.get_ref();
-            if capped.replaced_utf8() > 0 {
-                warnings.push(format!(
-                    "{} bytes of invalid UTF-8 were replaced with '?'",
-                    capped.replaced_utf8()
-                ));
-            }
-            Ok(Parsed {
-                dialect: st.clues.file(),
-                tests: (st.out.len() - first) as u64,
-                warnings,
-            })
+    let mut capped = Capped::new(input, opts.run_cap);
+    let mut st = State::new(opts, out);
+    let result = run(&mut xml_reader(&mut capped), &mut st);
+    st.conclude(result, &capped)
+}
+
+/// [`parse`] on two threads: one reads the input and runs [`Capped`] (cutting, NUL and UTF-8
+/// checks), the other runs the XML reader and builds the test cases. Same result as
+/// [`parse`]; worth it for inputs of a few MB and more.
+pub fn parse_pipelined<R: Read + Send>(
+    input: R,
+    opts: &ParseOptions,
+    out: &mut Vec<TestCase>,
+) -> Result<Parsed, ParseFailure> {
+    let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(PIPELINE_DEPTH);
+    let (recycle_tx, recycle_rx) = mpsc::channel::<Vec<u8>>();
+    let run_cap = opts.run_cap;
+    std::thread::scope(|s| {
+        let producer = s.spawn(move || {
+            let mut capped = Capped::new(input, run_cap);
+            pump(&mut capped, &tx, &recycle_rx);
+            capped
+        });
+        let mut st = State::new(opts, out);
+        let mut reader = xml_reader(Chunks {
+            rx,
+            recycle: recycle_tx,
+            chunk: Vec::new(),
+            at: 0,
+        });
+        let result = run(&mut reader, &mut st);
+        // Dropping the receiver stops the producer if the reader stopped early.
+        drop(reader);
+        match producer.join() {
+            Ok(capped) => st.conclude(result, &capped),
+            Err(panic) => std::panic::resume_unwind(panic),
         }
-        Err(failure) => {
-            st.out.truncate(first);
-            Err(failure)
+    })
+}
+
+/// Filtered chunks in flight between the two threads of [`parse_pipelined`].
+const PIPELINE_DEPTH: usize = 4;
+
+/// Moves everything [`Capped`] hands out, then its error if any, into `tx`.
+fn pump<R: Read>(
+    capped: &mut Capped<R>,
+    tx: &mpsc::SyncSender<io::Result<Vec<u8>>>,
+    recycled: &mpsc::Receiver<Vec<u8>>,
+) {
+    loop {
+        let message = match capped.fill_buf() {
+            Ok([]) => return,
+            Ok(data) => {
+                let mut chunk = recycled.try_recv().unwrap_or_default();
+                chunk.clear();
+                chunk.extend_from_slice(data);
+                let n = data.len();
+                capped.consume(n);
+                Ok(chunk)
+            }
+            Err(e) => Err(e),
+        };
+        let last = message.is_err();
+        if tx.send(message).is_err() || last {
+            return;
         }
     }
 }
 
-fn run<R: Read>(reader: &mut Reader<Capped<R>>, st: &mut State<'_>) -> Result<(), ParseFailure> {
+/// The reading side of [`parse_pipelined`]: a `BufRead` over the chunks sent by [`pump`].
+struct Chunks {
+    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+    recycle: mpsc::Sender<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Read for Chunks {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Chunks {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.at == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Ok(next)) => {
+                    let done = std::mem::replace(&mut self.chunk, next);
+                    self.at = 0;
+                    // The producer may have finished: then the buffer is simply dropped.
+                    let _ = self.recycle.send(done);
+                }
+                Ok(Err(e)) => return Err(e),
+                // The producer is done: end of input.
+                Err(mpsc::RecvError) => return Ok(&[]),
+            }
+        }
+        Ok(&self.chunk[self.at..])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.at = (self.at + amt).min(self.chunk.len());
+    }
+}
+
+fn xml_reader<B: BufRead>(source: B) -> Reader<B> {
+    let mut reader = Reader::from_reader(source);
+    let config = reader.config_mut();
+    config.allow_dangling_amp = true;
+    config.check_end_names = true;
+    config.expand_empty_elements = false;
+    reader
+}
+
+/// A [`ParseFailure`] whose offsets are still in the filtered stream (see [`Capped`]).
+struct Failure(ParseFailure);
+
+impl Failure {
+    fn map_offsets<R: Read>(self, capped: &Capped<R>) -> ParseFailure {
+        let map = |o: u64| capped.input_offset(o);
+        match self.0 {
+            ParseFailure::Syntax { offset, message } => ParseFailure::Syntax {
+                offset: map(offset),
+                message,
+            },
+            ParseFailure::NotJunit { root, offset } => ParseFailure::NotJunit {
+                root,
+                offset: map(offset),
+            },
+            ParseFailure::Empty { offset } => ParseFailure::Empty {
+                offset: map(offset),
+            },
+            ParseFailure::Io(m) => ParseFailure::Io(m),
+        }
+    }
+}
+
+impl<'o> State<'o> {
+    fn new(opts: &'o ParseOptions, out: &'o mut Vec<TestCase>) -> Self {
+        let first = out.len();
+        State {
+            opts,
+            out,
+            first,
+            clues: Clues::default(),
+            suites: Vec::new(),
+            case: None,
+            result: None,
+            target: Target::None,
+            case_texts: Texts::default(),
+            sub_texts: Texts::default(),
+            property: None,
+            last_classname: None,
+            last_file: None,
+            clamped: 0,
+            clipped: 0,
+            empty_suites: Vec::new(),
+        }
+    }
+
+    /// Turns the outcome of [`run`] into the result of a parse: warnings on success, and on
+    /// failure the cases of this report removed and offsets mapped back to the input.
+    fn conclude<R: Read>(
+        self,
+        result: Result<(), Failure>,
+        capped: &Capped<R>,
+    ) -> Result<Parsed, ParseFailure> {
+        let st = self;
+        if let Err(failure) = result {
+            st.out.truncate(st.first);
+            return Err(failure.map_offsets(capped));
+        }
+        let mut warnings = Vec::new();
+        if st.clamped > 0 {
+            warnings.push(format!(
+                "{} test durations were negative, not numbers or over 7 days and were clamped",
+                st.clamped
+            ));
+        }
+        if st.clipped > 0 {
+            warnings.push(format!(
+                "{} names or attribute values were longer than {NAME_LIMIT} bytes and were cut",
+                st.clipped
+            ));
+        }
+        for (suite, declared) in &st.empty_suites {
+            warnings.push(format!(
+                "suite {suite:?} declares {declared} tests but lists no <testcase>: only listed test cases are counted"
+            ));
+        }
+        if capped.replaced_utf8() > 0 {
+            warnings.push(format!(
+                "{} bytes of invalid UTF-8 were replaced with '?'",
+                capped.replaced_utf8()
+            ));
+        }
+        Ok(Parsed {
+            dialect: st.clues.file(),
+            tests: (st.out.len() - st.first) as u64,
+            warnings,
+        })
+    }
+}
+
+fn run<B: BufRead>(reader: &mut Reader<B>, st: &mut State<'_>) -> Result<(), Failure> {
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut depth = 0usize;
     let mut root_seen = false;
@@ -241,15 +390,15 @@ fn run<R: Read>(reader: &mut Reader<Capped<R>>, st: &mut State<'_>) -> Result<()
             }
             Event::Eof => {
                 if !root_seen {
-                    return Err(ParseFailure::Empty {
-                        offset: reader.get_ref().input_offset(reader.buffer_position()),
-                    });
+                    return Err(Failure(ParseFailure::Empty {
+                        offset: reader.buffer_position(),
+                    }));
                 }
                 if depth > 0 {
-                    return Err(ParseFailure::Syntax {
-                        offset: reader.get_ref().input_offset(reader.buffer_position()),
+                    return Err(Failure(ParseFailure::Syntax {
+                        offset: reader.buffer_position(),
                         message: format!("unexpected end of file: {depth} element(s) not closed (a truncated report?)"),
-                    });
+                    }));
                 }
                 return Ok(());
             }
@@ -259,11 +408,11 @@ fn run<R: Read>(reader: &mut Reader<Capped<R>>, st: &mut State<'_>) -> Result<()
     }
 }
 
-fn check_root<R: Read>(
+fn check_root<B>(
     root_seen: &mut bool,
     e: &BytesStart<'_>,
-    reader: &Reader<Capped<R>>,
-) -> Result<(), ParseFailure> {
+    reader: &Reader<B>,
+) -> Result<(), Failure> {
     if *root_seen {
         return Ok(());
     }
@@ -275,36 +424,34 @@ fn check_root<R: Read>(
             // The start tag has just been read: it began at the last '<' before this point.
             let end = reader.buffer_position();
             let len = e.len() as u64 + 2;
-            let offset = reader.get_ref().input_offset(end.saturating_sub(len + 1));
-            Err(ParseFailure::NotJunit {
+            Err(Failure(ParseFailure::NotJunit {
                 root: other.to_string(),
-                offset,
-            })
+                offset: end.saturating_sub(len + 1),
+            }))
         }
     }
 }
 
-fn syntax<R: Read>(reader: &Reader<Capped<R>>, e: quick_xml::Error) -> ParseFailure {
-    let capped = reader.get_ref();
+fn syntax<B>(reader: &Reader<B>, e: quick_xml::Error) -> Failure {
     if let quick_xml::Error::Io(io) = &e {
         if let Some(c) = io.get_ref().and_then(|x| x.downcast_ref::<CappedError>()) {
-            return ParseFailure::Syntax {
-                offset: capped.input_offset(c.filtered_offset),
+            return Failure(ParseFailure::Syntax {
+                offset: c.filtered_offset,
                 message: c.message.clone(),
-            };
+            });
         }
-        return ParseFailure::Io(io.to_string());
+        return Failure(ParseFailure::Io(io.to_string()));
     }
-    ParseFailure::Syntax {
-        offset: capped.input_offset(reader.error_position()),
+    Failure(ParseFailure::Syntax {
+        offset: reader.error_position(),
         message: e.to_string(),
-    }
+    })
 }
 
 /// Resolves the predefined entities and character references of an attribute value; any
 /// other reference (a DOCTYPE entity) is kept as written, never expanded.
-fn unescape(raw: &str) -> std::borrow::Cow<'_, str> {
-    if !raw.contains('&') {
+fn unescape(raw: &str) -> Cow<'_, str> {
+    if memchr::memchr(b'&', raw.as_bytes()).is_none() {
         return raw.into();
     }
     let mut out = String::with_capacity(raw.len());
@@ -354,14 +501,23 @@ impl State<'_> {
         self.suites.last().map_or(self.clues.file(), |s| s.dialect)
     }
 
-    /// Reads an attribute value, unescaped and clipped to `limit`.
-    fn attr(&mut self, raw: &str, limit: usize) -> (String, bool) {
-        let value = unescape(raw);
-        let (v, cut) = clip(&value, limit);
+    /// Reads an attribute value, unescaped and clipped to `limit`; borrowed from `raw` when
+    /// it has no reference and fits.
+    fn attr<'r>(&mut self, raw: &'r str, limit: usize) -> (Cow<'r, str>, bool) {
+        let (value, cut) = match unescape(raw) {
+            Cow::Borrowed(v) => {
+                let (v, cut) = clip(v, limit);
+                (Cow::Borrowed(v), cut)
+            }
+            Cow::Owned(v) => match clip(&v, limit) {
+                (c, true) => (Cow::Owned(c.to_string()), true),
+                (_, false) => (Cow::Owned(v), false),
+            },
+        };
         if cut {
             self.clipped += 1;
         }
-        (v.to_string(), cut)
+        (value, cut)
     }
 
     fn start(&mut self, e: &BytesStart<'_>) {
@@ -374,23 +530,23 @@ impl State<'_> {
         match name {
             "testsuites" => {
                 if let Some(n) = attr_raw(e, "name") {
-                    self.clues.root_name(&unescape(&n));
+                    self.clues.root_name(&unescape(n));
                 }
             }
             "testsuite" => {
                 let (mut suite_name, mut has_file, mut has_assertions) = (None, false, false);
                 let mut declared = 0;
-                for a in e.attributes().with_checks(false).flatten() {
-                    match a.key.local_name().as_ref() {
-                        "name" => suite_name = Some(self.attr(&a.value, NAME_LIMIT).0),
-                        "tests" => declared = a.value.trim().parse().unwrap_or(0),
+                for (key, value) in attributes(e) {
+                    match key {
+                        "name" => suite_name = Some(self.attr(value, NAME_LIMIT).0),
+                        "tests" => declared = value.trim().parse().unwrap_or(0),
                         "file" => has_file = true,
                         "assertions" => has_assertions = true,
                         _ => {}
                     }
                 }
                 let name: Arc<str> = match suite_name {
-                    Some(n) if !n.is_empty() => n.into(),
+                    Some(n) if !n.is_empty() => Arc::from(&*n),
                     _ => self
                         .suites
                         .last()
@@ -408,7 +564,7 @@ impl State<'_> {
             "property" => {
                 if let Some(n) = attr_raw(e, "name") {
                     let current = self.suite_dialect();
-                    let d = self.clues.suite_property(&unescape(&n), current);
+                    let d = self.clues.suite_property(&unescape(n), current);
                     if let Some(s) = self.suites.last_mut() {
                         s.dialect = d;
                     }
@@ -421,27 +577,27 @@ impl State<'_> {
 
     fn start_case(&mut self, e: &BytesStart<'_>) {
         let mut draft = CaseDraft::default();
-        for a in e.attributes().with_checks(false).flatten() {
-            match a.key.local_name().as_ref() {
-                "name" => draft.name = self.attr(&a.value, NAME_LIMIT).0.into_boxed_str(),
+        for (key, value) in attributes(e) {
+            match key {
+                "name" => draft.name = Box::from(&*self.attr(value, NAME_LIMIT).0),
                 "classname" | "class" => {
-                    let v = self.attr(&a.value, NAME_LIMIT).0;
-                    draft.classname = Some(intern(&mut self.last_classname, v));
+                    let v = self.attr(value, NAME_LIMIT).0;
+                    draft.classname = Some(intern(&mut self.last_classname, &v));
                 }
                 "file" | "filepath" => {
-                    let v = self.attr(&a.value, NAME_LIMIT).0;
+                    let v = self.attr(value, NAME_LIMIT).0;
                     if !v.is_empty() {
-                        draft.file = Some(intern(&mut self.last_file, v));
+                        draft.file = Some(intern(&mut self.last_file, &v));
                     }
                 }
-                "line" | "lineno" => draft.line = a.value.trim().parse().ok(),
+                "line" | "lineno" => draft.line = value.trim().parse().ok(),
                 "time" => {
-                    let (ms, clamped) = parse_seconds(&a.value);
+                    let (ms, clamped) = parse_seconds(value);
                     draft.duration_ms = ms;
                     self.clamped += u64::from(clamped);
                 }
                 "status" => {
-                    let v = a.value.trim().to_ascii_lowercase();
+                    let v = value.trim().to_ascii_lowercase();
                     if matches!(
                         v.as_str(),
                         "disabled" | "ignored" | "skipped" | "notrun" | "not run" | "pending"
@@ -450,7 +606,7 @@ impl State<'_> {
                     }
                 }
                 "result" => {
-                    let v = a.value.trim().to_ascii_lowercase();
+                    let v = value.trim().to_ascii_lowercase();
                     if matches!(v.as_str(), "skipped" | "suppressed") {
                         draft.not_run = true;
                     }
@@ -471,20 +627,20 @@ impl State<'_> {
                 self.clues.rerun_element();
             }
             let mut attrs = ResultAttrs::default();
-            for a in e.attributes().with_checks(false).flatten() {
-                match a.key.local_name().as_ref() {
+            for (key, value) in attributes(e) {
+                match key {
                     "message" => {
-                        let (v, cut) = self.attr(&a.value, MESSAGE_LIMIT);
+                        let (v, cut) = self.attr(value, MESSAGE_LIMIT);
                         attrs.truncated |= cut;
-                        attrs.message = (!v.is_empty()).then(|| v.into_boxed_str());
+                        attrs.message = (!v.is_empty()).then(|| Box::from(&*v));
                     }
                     "type" => {
-                        let (v, cut) = self.attr(&a.value, NAME_LIMIT);
+                        let (v, cut) = self.attr(value, NAME_LIMIT);
                         attrs.truncated |= cut;
-                        attrs.kind = (!v.is_empty()).then(|| v.into_boxed_str());
+                        attrs.kind = (!v.is_empty()).then(|| Box::from(&*v));
                     }
                     "time" => {
-                        let (ms, clamped) = parse_seconds(&a.value);
+                        let (ms, clamped) = parse_seconds(value);
                         attrs.duration_ms = ms;
                         self.clamped += u64::from(clamped);
                     }
@@ -506,10 +662,10 @@ impl State<'_> {
             ("property", false) => {
                 let mut pname = None;
                 let mut value = None;
-                for a in e.attributes().with_checks(false).flatten() {
-                    match a.key.local_name().as_ref() {
-                        "name" => pname = Some(self.attr(&a.value, NAME_LIMIT).0),
-                        "value" => value = Some(self.attr(&a.value, NAME_LIMIT).0),
+                for (key, raw) in attributes(e) {
+                    match key {
+                        "name" => pname = Some(self.attr(raw, NAME_LIMIT).0),
+                        "value" => value = Some(self.attr(raw, NAME_LIMIT).0),
                         _ => {}
                     }
                 }
@@ -518,7 +674,7 @@ impl State<'_> {
                 if let Some(v) = value {
                     text.push(&v);
                 }
-                self.property = Some((pname.into_boxed_str(), text));
+                self.property = Some((Box::from(&*pname), text));
                 self.target = Target::Property;
             }
             _ => {}
@@ -632,7 +788,7 @@ impl State<'_> {
                         .find_map(|a| a.details.as_ref()?.stack_trace.as_deref())
                 });
             if let Some(loc) = trace.and_then(|t| location::find(t, draft.classname.as_deref())) {
-                draft.file = Some(intern(&mut self.last_file, loc.file));
+                draft.file = Some(intern(&mut self.last_file, &loc.file));
                 draft.line = Some(loc.line);
             }
         }
@@ -666,7 +822,8 @@ impl State<'_> {
     }
 }
 
-fn intern(last: &mut Option<Arc<str>>, value: String) -> Arc<str> {
+/// Shares one allocation between consecutive equal values (a class's cases are adjacent).
+fn intern(last: &mut Option<Arc<str>>, value: &str) -> Arc<str> {
     match last {
         Some(prev) if **prev == *value => prev.clone(),
         _ => {
@@ -677,10 +834,225 @@ fn intern(last: &mut Option<Arc<str>>, value: String) -> Arc<str> {
     }
 }
 
-fn attr_raw<'a>(e: &'a BytesStart<'_>, key: &str) -> Option<std::borrow::Cow<'a, str>> {
-    e.attributes()
-        .with_checks(false)
-        .flatten()
-        .find(|a| a.key.local_name().as_ref() == key)
-        .map(|a| a.value)
+fn attr_raw<'a>(e: &'a BytesStart<'_>, key: &str) -> Option<&'a str> {
+    attributes(e).find(|&(k, _)| k == key).map(|(_, v)| v)
+}
+
+/// The attributes of a start tag as `(local name, raw value)`, in order.
+///
+/// Well-formed attribute lists (`key="v"` or `key='v'` separated by whitespace, the only
+/// form producers write) are split with `memchr`. At the first thing that is not, the rest
+/// comes from quick-xml's own lenient iterator (which skips malformed attributes), so the
+/// result is always the same as quick-xml's.
+fn attributes<'a>(e: &'a BytesStart<'_>) -> Attributes<'a> {
+    Attributes {
+        tag: e,
+        raw: e.attributes_raw(),
+        at: 0,
+        yielded: 0,
+        slow: None,
+    }
+}
+
+struct Attributes<'a> {
+    tag: &'a BytesStart<'a>,
+    raw: &'a str,
+    at: usize,
+    yielded: usize,
+    slow: Option<quick_xml::events::attributes::Attributes<'a>>,
+}
+
+impl<'a> Iterator for Attributes<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.slow.is_none() {
+            match split_next(self.raw, &mut self.at) {
+                Split::Attr(key, value) => {
+                    self.yielded += 1;
+                    return Some((key, value));
+                }
+                Split::End => return None,
+                Split::Unusual => {
+                    let mut slow = self.tag.attributes();
+                    slow.with_checks(false);
+                    // The well-formed prefix reads the same either way.
+                    for _ in (&mut slow).flatten().take(self.yielded) {}
+                    self.slow = Some(slow);
+                }
+            }
+        }
+        let slow = self.slow.as_mut()?;
+        for a in slow.flatten() {
+            // With checks off, values are always slices of the tag.
+            if let Cow::Borrowed(v) = a.value {
+                return Some((local(a.key.into_inner()), v));
+            }
+        }
+        None
+    }
+}
+
+/// The local part of a (possibly prefixed) name: after the first `:`.
+fn local(name: &str) -> &str {
+    match name.bytes().position(|b| b == b':') {
+        Some(i) => &name[i + 1..],
+        None => name,
+    }
+}
+
+fn is_xml_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+enum Split<'a> {
+    Attr(&'a str, &'a str),
+    End,
+    Unusual,
+}
+
+/// The next attribute of a well-formed list from `*at`, advancing `*at`.
+fn split_next<'a>(raw: &'a str, at: &mut usize) -> Split<'a> {
+    let bytes = raw.as_bytes();
+    let mut i = *at;
+    while i < bytes.len() && is_xml_space(bytes[i]) {
+        i += 1;
+    }
+    if i == bytes.len() {
+        return Split::End;
+    }
+    let key_start = i;
+    while i < bytes.len() && !matches!(bytes[i], b'=' | b'"' | b'\'' | b'<' | b'>') {
+        if is_xml_space(bytes[i]) {
+            return Split::Unusual;
+        }
+        i += 1;
+    }
+    if i == key_start || bytes.get(i) != Some(&b'=') {
+        return Split::Unusual;
+    }
+    let key_end = i;
+    let quote = match bytes.get(i + 1) {
+        Some(&q) if q == b'"' || q == b'\'' => q,
+        _ => return Split::Unusual,
+    };
+    let value_start = i + 2;
+    let Some(close) = memchr::memchr(quote, &bytes[value_start..]).map(|n| value_start + n) else {
+        return Split::Unusual;
+    };
+    if close + 1 < bytes.len() && !is_xml_space(bytes[close + 1]) {
+        return Split::Unusual;
+    }
+    *at = close + 1;
+    // Every index above is at an ASCII byte, so these are char boundaries.
+    Split::Attr(local(&raw[key_start..key_end]), &raw[value_start..close])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn both(input: &[u8], opts: &ParseOptions) -> (Result<Parsed, ParseFailure>, Vec<TestCase>) {
+        let mut serial = Vec::new();
+        let a = parse(input, opts, &mut serial);
+        let mut piped = Vec::new();
+        let b = parse_pipelined(input, opts, &mut piped);
+        assert_eq!(a, b);
+        assert_eq!(serial, piped);
+        (a, serial)
+    }
+
+    #[test]
+    fn the_pipelined_reader_gives_the_same_result_on_every_fixture() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut seen = 0;
+        for entry in walkdir::WalkDir::new(root) {
+            let entry = entry.unwrap();
+            if entry.path().extension().is_some_and(|e| e == "xml") {
+                let bytes = std::fs::read(entry.path()).unwrap();
+                for merge_repeated in [false, true] {
+                    let opts = ParseOptions {
+                        merge_repeated,
+                        ..ParseOptions::default()
+                    };
+                    both(&bytes, &opts);
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen > 20, "{seen} fixtures");
+    }
+
+    #[test]
+    fn the_pipelined_reader_maps_errors_and_cuts_like_the_serial_one() {
+        // Runs longer than the cap (64 KiB) in several places, over several read chunks.
+        let long = "out &amp; é\n".repeat(8_000);
+        let mut doc = String::from("<testsuites><testsuite name=\"s\">");
+        for i in 0..300 {
+            let trace = if i % 50 == 0 { long.as_str() } else { "trace" };
+            let out = if i % 10 == 0 { long.as_str() } else { "" };
+            doc.push_str(&format!(
+                "<testcase name=\"t{i}\" classname=\"c\" time=\"0.{i}\"><failure message=\"m &amp; {}\">{trace}</failure><system-out>{out}</system-out></testcase>",
+                &long[..40]
+            ));
+            if i == 10 {
+                doc.push_str(&format!("<!-- {long} --><![CDATA[{long}]]>"));
+            }
+        }
+        doc.push_str("</testsuite></testsuites>");
+        let opts = ParseOptions::default();
+        let (ok, cases) = both(doc.as_bytes(), &opts);
+        assert_eq!(ok.unwrap().tests, 300);
+        assert!(cases[0].attempts[0].details.as_ref().unwrap().truncated);
+        // Errors after many cut runs: the offset points into the original input.
+        for bad in ["\0", "<x></y>", "<unclosed>"] {
+            let mut broken = doc.replace("</testsuite></testsuites>", "");
+            let at = broken.len() as u64;
+            broken.push_str(bad);
+            let (err, cases) = both(broken.as_bytes(), &opts);
+            assert!(cases.is_empty());
+            match err.unwrap_err() {
+                ParseFailure::Syntax { offset, .. } => {
+                    assert!(
+                        offset >= at && offset <= broken.len() as u64,
+                        "{offset} {at}"
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn attributes_read_like_quick_xml_whatever_the_form() {
+        let tags = [
+            r#"<t name="a" classname='b' time="1"/>"#,
+            r#"<t  name = "a"	classname="b"
+                time="1" />"#,
+            r#"<t xsi:type="x" xmlns:xsi="u" a:b:c="d"/>"#,
+            r#"<t name="a"classname="b"/>"#,
+            r#"<t name=a classname="b"/>"#,
+            r#"<t name classname="b"/>"#,
+            r#"<t name="" classname="b" name="again"/>"#,
+            r#"<t name="it's" other='say "hi"'/>"#,
+            r#"<t name="&lt;x&gt;" =="bad" time="2"/>"#,
+            r#"<t/>"#,
+        ];
+        for tag in tags {
+            let mut reader = Reader::from_str(tag);
+            let Ok(Event::Empty(e)) = reader.read_event() else {
+                panic!("{tag}");
+            };
+            let ours: Vec<(String, String)> = attributes(&e)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let theirs: Vec<(String, String)> = e
+                .attributes()
+                .with_checks(false)
+                .flatten()
+                .map(|a| (a.key.local_name().as_ref().to_string(), a.value.to_string()))
+                .collect();
+            assert_eq!(ours, theirs, "{tag}");
+        }
+    }
 }

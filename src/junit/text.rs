@@ -159,6 +159,9 @@ pub fn parse_seconds(raw: &str) -> (u64, bool) {
     if t.is_empty() {
         return (0, false);
     }
+    if let Some(ms) = plain_millis(t) {
+        return (ms, false);
+    }
     let parsed = t.parse::<f64>().ok().or_else(|| {
         let normalised = if t.contains('.') {
             t.replace(',', "")
@@ -180,6 +183,33 @@ pub fn parse_seconds(raw: &str) -> (u64, bool) {
     }
 }
 
+/// The common case of [`parse_seconds`] without floating point: digits, optionally a dot
+/// and at most three more digits (`0.012`, `12`, `3.5`). Exact: such a value times 1000 is
+/// an integer, which is what rounding the `f64` product gives too. `None` for anything else.
+fn plain_millis(t: &str) -> Option<u64> {
+    let b = t.as_bytes();
+    let int_len = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    if int_len == 0 || int_len > 12 {
+        return None;
+    }
+    let mut ms = b[..int_len]
+        .iter()
+        .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'))
+        * 1000;
+    match &b[int_len..] {
+        [] => {}
+        [b'.', frac @ ..] if frac.len() <= 3 && frac.iter().all(u8::is_ascii_digit) => {
+            let mut scale = 100;
+            for &d in frac {
+                ms += u64::from(d - b'0') * scale;
+                scale /= 10;
+            }
+        }
+        _ => return None,
+    }
+    (ms <= MAX_TEST_MS).then_some(ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,9 +228,28 @@ mod tests {
             ("NaN", (0, true)),
             ("<<computed>>", (0, true)),
             ("99999999999", (MAX_TEST_MS, true)),
+            ("0.892", (892, false)),
+            ("12", (12_000, false)),
+            ("3.", (3000, false)),
+            ("0.05", (50, false)),
+            ("0.1234", (123, false)),
+            ("0.0005", (1, false)),
+            ("604800", (MAX_TEST_MS, false)),
+            ("604800.001", (MAX_TEST_MS, true)),
+            (".5", (500, false)),
         ];
         for (raw, want) in table {
             assert_eq!(parse_seconds(raw), want, "{raw:?}");
+        }
+        // The integer fast path agrees with the floating-point rule it replaces.
+        for ms in (0..200_000u64).step_by(7).chain([604_799_999, 604_800_000]) {
+            for text in [
+                format!("{}.{:03}", ms / 1000, ms % 1000),
+                format!("{}", ms / 1000),
+            ] {
+                let exact = (text.parse::<f64>().unwrap() * 1000.0).round() as u64;
+                assert_eq!(plain_millis(&text), Some(exact), "{text}");
+            }
         }
     }
 

@@ -5,6 +5,7 @@
 //! [`crate::schema`]) and a test fails when the committed copy is stale.
 
 mod history;
+pub mod json;
 mod outcome;
 mod run;
 mod test_case;
