@@ -975,7 +975,7 @@ mod tests {
                         merge_repeated,
                         ..ParseOptions::default()
                     };
-                    both(&bytes, &opts);
+                    let _ = both(&bytes, &opts);
                 }
                 seen += 1;
             }

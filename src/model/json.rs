@@ -1107,12 +1107,12 @@ mod tests {
         let case = |i: u64, outcome| TestCase {
             id: TestId(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
             suite: "com.acme.Suite".into(),
-            classname: (i % 2 == 0).then(|| "com.acme.Class".into()),
+            classname: i.is_multiple_of(2).then(|| "com.acme.Class".into()),
             name: format!("test \"{i}\"\t✓").into(),
-            file: (i % 3 == 0).then(|| "src/test/Foo.java".into()),
-            line: (i % 3 == 0).then_some(42),
+            file: i.is_multiple_of(3).then(|| "src/test/Foo.java".into()),
+            line: i.is_multiple_of(3).then_some(42),
             outcome,
-            flaky: i % 5 == 0,
+            flaky: i.is_multiple_of(5),
             duration_ms: i * 17,
             attempts: [Attempt {
                 outcome,
