@@ -192,6 +192,27 @@ fn cpu_time() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// CPU time of this process's SQLite worker threads (sqlx runs each SQLite connection on its
+/// own thread): the part of a write that is serialised on the single writer connection.
+fn sqlite_thread_time() -> Duration {
+    let mut ticks = 0;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with("sqlx-sqlite") {
+                continue;
+            }
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            if let Some((_, after)) = stat.rsplit_once(')') {
+                let f: Vec<&str> = after.split_whitespace().collect();
+                let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                ticks += n(11) + n(12);
+            }
+        }
+    }
+    Duration::from_millis(ticks * 10)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -313,17 +334,19 @@ async fn run(args: Args) -> Result<(), String> {
         ),
     ] {
         let n = reports.len();
-        let cpu = cpu_time();
+        let (cpu, sqlite) = (cpu_time(), sqlite_thread_time());
         let (elapsed, lat) = ingest(&store, reports, tasks).await?;
-        let cpu = cpu_time().saturating_sub(cpu);
+        let cpu = cpu_time().saturating_sub(cpu) / n.max(1) as u32;
+        let sqlite = sqlite_thread_time().saturating_sub(sqlite) / n.max(1) as u32;
         println!(
             "{label} ({tasks} tasks): {n} reports in {:.2} s = {:.0} reports/s; upsert p50 {} \
-             p99 {}; CPU {} per report",
+             p99 {}; CPU per report {} (SQLite threads {})",
             elapsed.as_secs_f64(),
             n as f64 / elapsed.as_secs_f64(),
             ms(percentile(&lat, 0.5)),
             ms(percentile(&lat, 0.99)),
-            ms(cpu / n.max(1) as u32),
+            ms(cpu),
+            ms(sqlite),
         );
     }
 

@@ -2,9 +2,13 @@
 -- Ids are 64-bit hashes stored as signed integers: a run's id is store::run_id(key), a
 -- test's id is model::TestId. Times are milliseconds since the Unix epoch (UTC).
 
--- One row per run key: the columns the queries filter and sort on.
+-- One row per run key: the columns the queries filter and sort on. `seq` numbers runs in
+-- the order they were stored; the per-run tables below are keyed by it, so a new run
+-- appends to them instead of landing at a random place of their B-trees (the ids are
+-- hashes).
 CREATE TABLE runs (
     id                BIGINT PRIMARY KEY,
+    seq               BIGINT  NOT NULL UNIQUE GENERATED ALWAYS AS IDENTITY,
     key               TEXT    NOT NULL UNIQUE,
     provider          TEXT    NOT NULL,
     repository        TEXT,
@@ -37,15 +41,15 @@ CREATE INDEX runs_repository_branch ON runs (repository, branch, finished_at, id
 -- The run report exactly as posted (JSON, deflated: see src/store/packed.rs), apart from
 -- `runs` so that scans of `runs` stay small.
 CREATE TABLE run_reports (
-    run    BIGINT PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
-    report BYTEA NOT NULL
+    run_seq BIGINT PRIMARY KEY REFERENCES runs (seq) ON DELETE CASCADE,
+    report  BYTEA NOT NULL
 );
 
 -- The outcome of every test of a run, packed in one value (9 bytes per test: see
 -- src/store/packed.rs): what `test_stats` reads, one value per run of the window.
 CREATE TABLE run_tests_packed (
-    run   BIGINT PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
-    tests BYTEA NOT NULL
+    run_seq BIGINT PRIMARY KEY REFERENCES runs (seq) ON DELETE CASCADE,
+    tests   BYTEA NOT NULL
 );
 -- Both are compressed or incompressible already: store them out of line, uncompressed.
 ALTER TABLE run_reports ALTER COLUMN report SET STORAGE EXTERNAL;
@@ -60,16 +64,16 @@ CREATE TABLE tests (
     name       TEXT NOT NULL
 );
 
--- One row per test per run (for `test_history` and SQL users). Keyed by run first: one
--- test's history is one point lookup per run of the window.
+-- One row per test per run (for `test_history` and SQL users). Keyed by run first: a new
+-- run appends, and one test's history is one point lookup per run of the window.
 CREATE TABLE test_results (
-    run         BIGINT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    run_seq     BIGINT NOT NULL REFERENCES runs (seq) ON DELETE CASCADE,
     test        BIGINT NOT NULL,
     outcome     TEXT    NOT NULL CHECK (outcome IN ('passed', 'failed', 'errored', 'skipped')),
     flaky       BOOLEAN NOT NULL,
     attempts    BIGINT NOT NULL,
     duration_ms BIGINT NOT NULL,
-    PRIMARY KEY (run, test)
+    PRIMARY KEY (run_seq, test)
 );
 
 -- Per pipeline (provider, repository, workflow, job, branch; '-' for a missing value): the

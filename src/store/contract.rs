@@ -488,7 +488,13 @@ async fn large_run(db: &Db) {
     let tests: Vec<_> = names
         .iter()
         .enumerate()
-        .map(|(i, n)| (n.as_str(), if i % 7 == 0 { F } else { P }, i % 11 == 0))
+        .map(|(i, n)| {
+            (
+                n.as_str(),
+                if i.is_multiple_of(7) { F } else { P },
+                i.is_multiple_of(11),
+            )
+        })
         .collect();
     let report = Run::new("octo/big", 1).tests(&tests).build();
     let up = db.store.upsert_run(&report).await.unwrap();

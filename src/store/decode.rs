@@ -191,9 +191,10 @@ pub(crate) fn report(row: Option<&impl DbRow>, id: i64) -> Result<Option<RunRepo
     .transpose()
 }
 
-/// A window run from `id, finished_at, sha, branch`.
+/// A window run from `seq, id, finished_at, sha, branch`.
 pub(crate) fn window_run(row: &impl DbRow) -> Result<WindowRun, StoreError> {
     Ok(WindowRun {
+        seq: row.int("seq")?,
         id: row.int("id")?,
         finished_at: row.int("finished_at")?,
         sha: owned(row.opt_text("sha")?),
@@ -201,10 +202,10 @@ pub(crate) fn window_run(row: &impl DbRow) -> Result<WindowRun, StoreError> {
     })
 }
 
-/// A history row from `run, outcome, flaky, attempts, duration_ms`.
+/// A history row from `run_seq, outcome, flaky, attempts, duration_ms`.
 pub(crate) fn history_row(row: &impl DbRow) -> Result<HistoryRow, StoreError> {
     Ok(HistoryRow {
-        run: row.int("run")?,
+        run_seq: row.int("run_seq")?,
         outcome: test_outcome(row.text("outcome")?)?,
         flaky: row.flag("flaky")?,
         attempts: row.int("attempts")?,
@@ -213,7 +214,7 @@ pub(crate) fn history_row(row: &impl DbRow) -> Result<HistoryRow, StoreError> {
 }
 
 /// Feeds `builder` the packed test outcomes of `window` (oldest run first) from rows of
-/// `run, tests` (in any order). A run without a row adds nothing.
+/// `run_seq, tests` (in any order). A run without a row adds nothing.
 pub(crate) fn add_packed_tests(
     builder: &mut StatsBuilder,
     window: &[WindowRun],
@@ -221,11 +222,11 @@ pub(crate) fn add_packed_tests(
 ) -> Result<(), StoreError> {
     let mut by_run: HashMap<i64, &[u8]> = HashMap::with_capacity(rows.len());
     for row in rows {
-        by_run.insert(row.int("run")?, row.bytes("tests")?);
+        by_run.insert(row.int("run_seq")?, row.bytes("tests")?);
     }
     for (i, run) in window.iter().enumerate() {
         builder.start_run(i);
-        if let Some(packed) = by_run.get(&run.id) {
+        if let Some(packed) = by_run.get(&run.seq) {
             packed::unpack_tests(packed, |test, outcome, flaky| {
                 builder.add(test, outcome, flaky)
             })?;

@@ -41,21 +41,22 @@ static INSERT_RUN: LazyLock<String> = LazyLock::new(|| {
         query::placeholders(STYLE, 36, query::PIPELINE_VALUES)
     );
     format!(
-        "WITH r AS ({} RETURNING id), \
-         report AS (INSERT INTO run_reports (run, report) SELECT id, $24 FROM r), \
-         packed AS (INSERT INTO run_tests_packed (run, tests) SELECT id, $25 FROM r), \
+        "WITH r AS ({} RETURNING seq), \
+         report AS (INSERT INTO run_reports (run_seq, report) SELECT seq, $24 FROM r), \
+         packed AS (INSERT INTO run_tests_packed (run_seq, tests) SELECT seq, $25 FROM r), \
          names AS (INSERT INTO tests (id, repository, suite, classname, name) \
            SELECT u.id, $26, u.suite, u.classname, u.name \
            FROM r, UNNEST($27::bigint[], $28::text[], $29::text[], $30::text[]) \
              AS u (id, suite, classname, name) \
            ORDER BY u.id ON CONFLICT (id) DO NOTHING), \
-         results AS (INSERT INTO test_results (run, test, outcome, flaky, attempts, duration_ms) \
-           SELECT r.id, u.test, u.outcome, u.flaky, u.attempts, u.duration_ms \
+         results AS (INSERT INTO test_results \
+           (run_seq, test, outcome, flaky, attempts, duration_ms) \
+           SELECT r.seq, u.test, u.outcome, u.flaky, u.attempts, u.duration_ms \
            FROM r, UNNEST($31::bigint[], $32::text[], $33::bool[], $34::bigint[], $35::bigint[]) \
              AS u (test, outcome, flaky, attempts, duration_ms)), \
          pipeline AS ({}) \
-         SELECT id FROM r",
-        query::INSERT_RUN,
+         SELECT seq FROM r",
+        query::insert_run(STYLE, None),
         query::pipeline_upsert(&pipeline_values)
     )
 });
@@ -178,7 +179,7 @@ impl PostgresStore {
 
     async fn do_run(&self, id: &str) -> Result<Option<RunReport>, StoreError> {
         let id = parse_hex_id("id", id)?;
-        let row = sqlx::query("SELECT report FROM run_reports WHERE run = $1")
+        let row = sqlx::query(query::SELECT_REPORT)
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -196,13 +197,14 @@ impl PostgresStore {
     async fn do_test_stats(&self, q: &TestQuery) -> Result<Vec<TestStats>, StoreError> {
         let mut window = self.window(q).await?;
         window.reverse();
-        let ids: Vec<i64> = window.iter().map(|r| r.id).collect();
+        let seqs: Vec<i64> = window.iter().map(|r| r.seq).collect();
         let mut conn = self.pool.acquire().await.map_err(db)?;
-        let rows = sqlx::query("SELECT run, tests FROM run_tests_packed WHERE run = ANY($1)")
-            .bind(ids)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?;
+        let rows =
+            sqlx::query("SELECT run_seq, tests FROM run_tests_packed WHERE run_seq = ANY($1)")
+                .bind(seqs)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db)?;
         let mut builder = StatsBuilder::new(&window);
         decode::add_packed_tests(&mut builder, &window, &rows)?;
         let rows = sqlx::query("SELECT id, suite, classname, name FROM tests WHERE id = ANY($1)")
@@ -220,13 +222,13 @@ impl PostgresStore {
     ) -> Result<Vec<TestRunEntry>, StoreError> {
         let test = parse_hex_id("test_id", test)?;
         let window = self.window(q).await?;
-        let ids: Vec<i64> = window.iter().map(|r| r.id).collect();
+        let seqs: Vec<i64> = window.iter().map(|r| r.seq).collect();
         let rows = sqlx::query(
-            "SELECT run, outcome, flaky, attempts, duration_ms FROM test_results \
-             WHERE test = $1 AND run = ANY($2)",
+            "SELECT run_seq, outcome, flaky, attempts, duration_ms FROM test_results \
+             WHERE test = $1 AND run_seq = ANY($2)",
         )
         .bind(test)
-        .bind(ids)
+        .bind(seqs)
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;

@@ -120,10 +120,11 @@ pub(crate) fn runs_page(
     d
 }
 
-/// `SELECT id, finished_at, sha, branch` of the newest `window` runs of the scope that
+/// `SELECT seq, id, finished_at, sha, branch` of the newest `window` runs of the scope that
 /// reported tests, newest first.
 pub(crate) fn window(style: Placeholder, query: &TestQuery, window: u32) -> Dynamic {
-    let mut d = Dynamic::new("SELECT id, finished_at, sha, branch FROM runs WHERE tests_total > 0");
+    let mut d =
+        Dynamic::new("SELECT seq, id, finished_at, sha, branch FROM runs WHERE tests_total > 0");
     if let Some(v) = &query.repository {
         d.and(style, "repository", " = ", Bind::Text(v.clone()));
     }
@@ -134,19 +135,34 @@ pub(crate) fn window(style: Placeholder, query: &TestQuery, window: u32) -> Dyna
     d
 }
 
+/// The stored report of the run with id `$1`.
+pub(crate) const SELECT_REPORT: &str = "SELECT p.report FROM runs r \
+     JOIN run_reports p ON p.run_seq = r.seq WHERE r.id = $1";
+
 /// Epoch milliseconds of a time.
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-/// `INSERT` of a run's `runs` row (23 values); does nothing when its key is stored.
-pub(crate) const INSERT_RUN: &str = "INSERT INTO runs (id, key, provider, repository, \
-     workflow, job, branch, sha, run_id, run_attempt, outcome, started_at, finished_at, \
-     received_at, duration_ms, queued_ms, tests_total, tests_passed, tests_failed, \
-     tests_errored, tests_skipped, tests_flaky, tests_duration_ms) VALUES ($1, $2, $3, $4, \
-     $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
-     $23) \
-     ON CONFLICT (key) DO NOTHING";
+/// Number of values of [`insert_run`].
+pub(crate) const RUN_VALUES: usize = 23;
+
+/// `INSERT` of a run's `runs` row (23 values, `style` placeholders from 1); does nothing when
+/// its key is stored. `seq`, when given, is the SQL expression of the row's `seq` (PostgreSQL
+/// generates it).
+pub(crate) fn insert_run(style: Placeholder, seq: Option<&str>) -> String {
+    let (seq_column, seq_value) = match seq {
+        Some(expr) => ("seq, ", format!("{expr}, ")),
+        None => ("", String::new()),
+    };
+    format!(
+        "INSERT INTO runs ({seq_column}id, key, provider, repository, workflow, job, branch, \
+         sha, run_id, run_attempt, outcome, started_at, finished_at, received_at, duration_ms, \
+         queued_ms, tests_total, tests_passed, tests_failed, tests_errored, tests_skipped, \
+         tests_flaky, tests_duration_ms) VALUES ({seq_value}{}) ON CONFLICT (key) DO NOTHING",
+        placeholders(style, 1, RUN_VALUES)
+    )
+}
 
 /// Number of values of a pipeline row (see [`pipeline_upsert`]).
 pub(crate) const PIPELINE_VALUES: usize = 23;
@@ -260,6 +276,13 @@ mod tests {
         assert_eq!(Placeholder::Dollar.render("a = $1"), "a = $1");
         assert_eq!(placeholders(Placeholder::Dollar, 4, 3), "$4, $5, $6");
         assert_eq!(placeholders(Placeholder::Question, 1, 1), "?1");
+        let sql = insert_run(Placeholder::Question, Some("7"));
+        assert!(sql.starts_with("INSERT INTO runs (seq, id, key,"), "{sql}");
+        assert!(
+            sql.contains("VALUES (7, ?1, ?2,") && sql.contains("?23)"),
+            "{sql}"
+        );
+        assert!(!insert_run(Placeholder::Dollar, None).contains("seq"));
         let d = window(
             Placeholder::Dollar,
             &TestQuery {

@@ -41,8 +41,7 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// above what the background task lets the WAL grow to at 1 000 runs/s.
 const AUTOCHECKPOINT_PAGES: &str = "16384";
 
-static SELECT_REPORT: LazyLock<String> =
-    LazyLock::new(|| STYLE.render("SELECT report FROM run_reports WHERE run = $1"));
+static SELECT_REPORT: LazyLock<String> = LazyLock::new(|| STYLE.render(query::SELECT_REPORT));
 static SELECT_PIPELINES: LazyLock<String> =
     LazyLock::new(|| STYLE.render(&query::SELECT_PIPELINES));
 
@@ -182,13 +181,13 @@ impl SqliteStore {
     async fn do_test_stats(&self, q: &TestQuery) -> Result<Vec<TestStats>, StoreError> {
         let mut window = self.window(q).await?;
         window.reverse();
-        let ids: Vec<i64> = window.iter().map(|r| r.id).collect();
+        let seqs: Vec<i64> = window.iter().map(|r| r.seq).collect();
         let mut conn = self.reader.acquire().await.map_err(db)?;
         let rows = sqlx::query(
-            "SELECT run, tests FROM run_tests_packed \
-             WHERE run IN (SELECT value FROM json_each(?1))",
+            "SELECT run_seq, tests FROM run_tests_packed \
+             WHERE run_seq IN (SELECT value FROM json_each(?1))",
         )
-        .bind(json_ids(&ids))
+        .bind(json_ids(&seqs))
         .fetch_all(&mut *conn)
         .await
         .map_err(db)?;
@@ -212,13 +211,13 @@ impl SqliteStore {
     ) -> Result<Vec<TestRunEntry>, StoreError> {
         let test = parse_hex_id("test_id", test)?;
         let window = self.window(q).await?;
-        let ids: Vec<i64> = window.iter().map(|r| r.id).collect();
+        let seqs: Vec<i64> = window.iter().map(|r| r.seq).collect();
         let rows = sqlx::query(
-            "SELECT run, outcome, flaky, attempts, duration_ms FROM test_results \
-             WHERE test = ?1 AND run IN (SELECT value FROM json_each(?2))",
+            "SELECT run_seq, outcome, flaky, attempts, duration_ms FROM test_results \
+             WHERE test = ?1 AND run_seq IN (SELECT value FROM json_each(?2))",
         )
         .bind(test)
-        .bind(json_ids(&ids))
+        .bind(json_ids(&seqs))
         .fetch_all(&self.reader)
         .await
         .map_err(db)?;

@@ -34,6 +34,8 @@ pub(crate) fn window_size(window: Option<u32>) -> Result<u32, StoreError> {
 /// One run of a statistics window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct WindowRun {
+    /// The run's `seq` (what the per-run tables are keyed by).
+    pub seq: i64,
     /// Integer run id.
     pub id: i64,
     /// Epoch ms.
@@ -227,7 +229,8 @@ impl StatsBuilder {
 /// One `test_results` row of a test's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct HistoryRow {
-    pub run: i64,
+    /// The run's `seq`.
+    pub run_seq: i64,
     pub outcome: TestOutcome,
     pub flaky: bool,
     pub attempts: i64,
@@ -240,10 +243,10 @@ pub(crate) fn history(
     window: &[WindowRun],
     rows: Vec<HistoryRow>,
 ) -> Result<Vec<TestRunEntry>, StoreError> {
-    let mut by_run: HashMap<i64, HistoryRow> = rows.into_iter().map(|r| (r.run, r)).collect();
+    let mut by_run: HashMap<i64, HistoryRow> = rows.into_iter().map(|r| (r.run_seq, r)).collect();
     window
         .iter()
-        .filter_map(|run| by_run.remove(&run.id).map(|row| (run, row)))
+        .filter_map(|run| by_run.remove(&run.seq).map(|row| (run, row)))
         .map(|(run, row)| {
             Ok(TestRunEntry {
                 run: hex_id(run.id),
@@ -268,6 +271,7 @@ mod tests {
         shas.iter()
             .enumerate()
             .map(|(i, sha)| WindowRun {
+                seq: i as i64 + 1,
                 id: i as i64,
                 finished_at: 1000 * (i as i64 + 1),
                 sha: Some((*sha).to_owned()),
@@ -356,8 +360,8 @@ mod tests {
     fn history_follows_the_window_order() {
         let w = window(&["a", "b", "c"]);
         let newest_first: Vec<_> = w.iter().rev().cloned().collect();
-        let row = |run| HistoryRow {
-            run,
+        let row = |id: i64| HistoryRow {
+            run_seq: id + 1,
             outcome: P,
             flaky: false,
             attempts: 1,

@@ -2,12 +2,13 @@
 //!
 //! Every statement costs a round trip to the connection's thread (tens of µs on a busy
 //! machine), so a new run is written as:
-//! 1. `BEGIN IMMEDIATE; INSERT INTO runs … ON CONFLICT (key) DO NOTHING RETURNING id` — a
-//!    returned row means the key is new; none means it was stored already (`ROLLBACK`);
+//! 1. `BEGIN IMMEDIATE; INSERT INTO runs … ON CONFLICT (key) DO NOTHING RETURNING seq` — a
+//!    returned row means the key is new (and gives its `seq`, the next in line); none means
+//!    it was stored already (`ROLLBACK`);
 //! 2. one batch: the report, the packed outcomes, new test names, the test rows (multi-row
 //!    `INSERT`s of at most 256 rows), the pipeline counters, and `COMMIT`.
 //!
-//! The statement texts and their values are built before the writer connection is taken,
+//! The statement texts and the values are prepared before the writer connection is taken,
 //! and the write runs in its own task: a caller that goes away (a client disconnecting)
 //! cannot leave the connection inside a transaction. On any error the connection is closed,
 //! which rolls the transaction back, and the pool opens a fresh one.
@@ -26,11 +27,14 @@ use super::super::StoreError;
 /// Rows per multi-row `INSERT` (6 values each: well under SQLite's 32 766 per statement).
 const CHUNK: usize = 256;
 
-/// Round trip 1: `BEGIN IMMEDIATE` and the `runs` row, returning its id when it is new.
+/// Round trip 1: `BEGIN IMMEDIATE` and the `runs` row, returning its `seq` when it is new.
 static BEGIN_INSERT_RUN: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "BEGIN IMMEDIATE; {} RETURNING id",
-        Placeholder::Question.render(query::INSERT_RUN)
+        "BEGIN IMMEDIATE; {} RETURNING seq",
+        query::insert_run(
+            Placeholder::Question,
+            Some("(SELECT COALESCE(MAX(seq), 0) + 1 FROM runs)")
+        )
     )
 });
 
@@ -42,12 +46,19 @@ static UPSERT_PIPELINE: LazyLock<String> = LazyLock::new(|| {
     ))
 });
 
-/// One new run, ready to write: statement texts and their values.
+/// One new run, ready to write: statement texts and owned values.
 #[derive(Debug)]
 pub(super) struct Write {
     run: SqliteArguments,
     rest_sql: String,
-    rest: SqliteArguments,
+    report: Vec<u8>,
+    packed: Vec<u8>,
+    repository: Option<String>,
+    names: Vec<(i64, String, Option<String>, String)>,
+    tests: Vec<(i64, &'static str, bool, i64, i64)>,
+    pipeline_labels: [String; 5],
+    /// last_run, last_finished_at, runs ×5, duration count and sum, buckets ×9.
+    pipeline_numbers: Vec<i64>,
 }
 
 fn bind<'q, T>(args: &mut SqliteArguments, value: T) -> Result<(), StoreError>
@@ -107,13 +118,8 @@ impl Write {
         }
 
         let mut sql = String::with_capacity(512 + tests.len() * 16 + new_names.len() * 12);
-        let mut rest = SqliteArguments::default();
-        sql.push_str("INSERT INTO run_reports (run, report) VALUES (?, ?); ");
-        bind(&mut rest, run.id)?;
-        bind(&mut rest, run.report.as_slice())?;
-        sql.push_str("INSERT INTO run_tests_packed (run, tests) VALUES (?, ?); ");
-        bind(&mut rest, run.id)?;
-        bind(&mut rest, packed::pack_tests(tests))?;
+        sql.push_str("INSERT INTO run_reports (run_seq, report) VALUES (?, ?); ");
+        sql.push_str("INSERT INTO run_tests_packed (run_seq, tests) VALUES (?, ?); ");
         multi_row_inserts(
             &mut sql,
             "INSERT INTO tests (id, repository, suite, classname, name) VALUES ",
@@ -121,48 +127,80 @@ impl Write {
             new_names.len(),
             " ON CONFLICT (id) DO NOTHING",
         );
-        for t in new_names {
-            bind(&mut rest, t.test)?;
-            bind(&mut rest, run.repository)?;
-            bind(&mut rest, t.suite)?;
-            bind(&mut rest, t.classname)?;
-            bind(&mut rest, t.name)?;
-        }
         multi_row_inserts(
             &mut sql,
-            "INSERT INTO test_results (run, test, outcome, flaky, attempts, duration_ms) VALUES ",
+            "INSERT INTO test_results (run_seq, test, outcome, flaky, attempts, duration_ms) \
+             VALUES ",
             6,
             tests.len(),
             "",
         );
-        for t in tests {
-            bind(&mut rest, run.id)?;
-            bind(&mut rest, t.test)?;
-            bind(&mut rest, t.outcome.as_str())?;
-            bind(&mut rest, t.flaky)?;
-            bind(&mut rest, t.attempts)?;
-            bind(&mut rest, t.duration_ms)?;
-        }
-        let p = run.pipeline_delta();
         let _ = write!(sql, "{}; COMMIT", UPSERT_PIPELINE.as_str());
-        for text in [p.provider, p.repository, p.workflow, p.job, p.branch] {
-            bind(&mut rest, text)?;
-        }
-        bind(&mut rest, run.id)?;
-        bind(&mut rest, run.finished_at)?;
-        for n in p
-            .runs
-            .into_iter()
-            .chain([p.duration_count, p.duration_sum_ms])
-            .chain(p.buckets)
-        {
-            bind(&mut rest, n)?;
-        }
+        let p = run.pipeline_delta();
+        let mut pipeline_numbers = vec![run.id, run.finished_at];
+        pipeline_numbers.extend(p.runs);
+        pipeline_numbers.extend([p.duration_count, p.duration_sum_ms]);
+        pipeline_numbers.extend(p.buckets);
         Ok(Self {
             run: first,
             rest_sql: sql,
-            rest,
+            report: run.report.clone(),
+            packed: packed::pack_tests(tests),
+            repository: run.repository.map(str::to_owned),
+            names: new_names
+                .iter()
+                .map(|t| {
+                    let classname = t.classname.map(str::to_owned);
+                    (t.test, t.suite.to_owned(), classname, t.name.to_owned())
+                })
+                .collect(),
+            tests: tests
+                .iter()
+                .map(|t| {
+                    (
+                        t.test,
+                        t.outcome.as_str(),
+                        t.flaky,
+                        t.attempts,
+                        t.duration_ms,
+                    )
+                })
+                .collect(),
+            pipeline_labels: [p.provider, p.repository, p.workflow, p.job, p.branch]
+                .map(str::to_owned),
+            pipeline_numbers,
         })
+    }
+
+    /// The values of round trip 2, for the run stored as `seq`.
+    fn rest(&self, seq: i64) -> Result<SqliteArguments, StoreError> {
+        let mut a = SqliteArguments::default();
+        bind(&mut a, seq)?;
+        bind(&mut a, self.report.as_slice())?;
+        bind(&mut a, seq)?;
+        bind(&mut a, self.packed.as_slice())?;
+        for (test, suite, classname, name) in &self.names {
+            bind(&mut a, *test)?;
+            bind(&mut a, self.repository.as_deref())?;
+            bind(&mut a, suite.as_str())?;
+            bind(&mut a, classname.as_deref())?;
+            bind(&mut a, name.as_str())?;
+        }
+        for &(test, outcome, flaky, attempts, duration_ms) in &self.tests {
+            bind(&mut a, seq)?;
+            bind(&mut a, test)?;
+            bind(&mut a, outcome)?;
+            bind(&mut a, flaky)?;
+            bind(&mut a, attempts)?;
+            bind(&mut a, duration_ms)?;
+        }
+        for label in &self.pipeline_labels {
+            bind(&mut a, label.as_str())?;
+        }
+        for &n in &self.pipeline_numbers {
+            bind(&mut a, n)?;
+        }
+        Ok(a)
     }
 
     /// Writes the run in its own task; true when it was new.
@@ -173,19 +211,28 @@ impl Write {
             .map_err(|e| StoreError::Query(format!("the write task failed: {e}")))?
     }
 
-    async fn write(self, writer: &SqlitePool) -> Result<bool, StoreError> {
+    async fn write(mut self, writer: &SqlitePool) -> Result<bool, StoreError> {
+        let first = std::mem::take(&mut self.run);
         let mut conn = writer.acquire().await.map_err(super::db)?;
-        let result: Result<bool, sqlx::Error> = async {
-            let returned = sqlx::query_with(BEGIN_INSERT_RUN.as_str(), self.run)
+        let result: Result<bool, StoreError> = async {
+            let returned: Option<i64> = sqlx::query_scalar_with(BEGIN_INSERT_RUN.as_str(), first)
                 .fetch_all(&mut *conn)
-                .await?;
-            if returned.is_empty() {
-                sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+                .await
+                .map_err(super::db)?
+                .into_iter()
+                .next();
+            let Some(seq) = returned else {
+                sqlx::query("ROLLBACK")
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(super::db)?;
                 return Ok(false);
-            }
-            sqlx::query_with(sqlx::AssertSqlSafe(self.rest_sql), self.rest)
+            };
+            let rest = self.rest(seq)?;
+            sqlx::query_with(sqlx::AssertSqlSafe(self.rest_sql.as_str()), rest)
                 .execute(&mut *conn)
-                .await?;
+                .await
+                .map_err(super::db)?;
             Ok(true)
         }
         .await;
@@ -193,7 +240,7 @@ impl Write {
             // Closing rolls back whatever is open; the pool opens a fresh connection.
             let _ = conn.close().await;
         }
-        result.map_err(super::db)
+        result
     }
 }
 
@@ -210,7 +257,7 @@ mod tests {
         let mut none = String::new();
         multi_row_inserts(&mut none, "INSERT INTO t VALUES ", 2, 0, "");
         assert!(none.is_empty());
-        assert!(BEGIN_INSERT_RUN.ends_with("ON CONFLICT (key) DO NOTHING RETURNING id"));
+        assert!(BEGIN_INSERT_RUN.ends_with("ON CONFLICT (key) DO NOTHING RETURNING seq"));
         assert_eq!(UPSERT_PIPELINE.matches('?').count(), PIPELINE_VALUES);
     }
 }
