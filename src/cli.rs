@@ -29,6 +29,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Re-send reports spooled by `report --endpoint` when the endpoint was unreachable.
     Flush(FlushArgs),
+    /// Send a run report to the channels of `.cimon.yml` (de-duplicated, state-change alerts).
+    Notify(NotifyArgs),
     /// Print a JSON Schema.
     Schema {
         /// Which schema.
@@ -148,6 +150,12 @@ pub struct ReportArgs {
     /// Also append the run to a local SQLite history file (for `gate` without a server).
     #[arg(long, value_name = "PATH")]
     pub history: Option<PathBuf>,
+    /// Send notifications for this run to the channels of the configuration.
+    #[arg(long)]
+    pub notify: bool,
+    /// The configuration file (default: `.cimon.yml`, else `.github/cimon.yml`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Identity and timing overrides (needed only outside a known CI).
     #[command(flatten)]
     pub run: RunFlags,
@@ -234,4 +242,28 @@ pub struct ServeArgs {
     /// Pipelines without a run for this long disappear from `/metrics` (e.g. `7d`, `12h`).
     #[arg(long, value_name = "DURATION", default_value = "7d")]
     pub metrics_ttl: String,
+    /// A configuration whose `notify:` channels get every ingested run (state in the store).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `cimon notify`.
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// The run report (JSON, as written by `report --output`).
+    #[arg(long, value_name = "FILE")]
+    pub report: PathBuf,
+    /// Send this event regardless of the state (failure, fixed, still_failing, flaky,
+    /// gate_failed, success).
+    #[arg(long, value_name = "EVENT")]
+    pub event: Option<String>,
+    /// The configuration file (default: `.cimon.yml`, else `.github/cimon.yml`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Keep the notification state in this local SQLite file (as `report --history`).
+    #[arg(long, value_name = "PATH")]
+    pub history: Option<PathBuf>,
+    /// Exit 3 when a channel could not be reached (default: warn, exit 0).
+    #[arg(long)]
+    pub strict: bool,
 }

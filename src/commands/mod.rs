@@ -1,6 +1,7 @@
 //! One module per subcommand: orchestration only. `anyhow` lives here and nowhere deeper.
 
 pub mod flush;
+pub mod notify;
 pub mod report;
 pub mod serve;
 
@@ -15,6 +16,7 @@ pub fn run(cli: Cli, env: crate::ci::Env) -> u8 {
         Command::Report(args) => report::run(*args, &env),
         Command::Serve(args) => serve::run(args, &env),
         Command::Flush(args) => flush::run(args, &env),
+        Command::Notify(args) => notify::run(args, &env),
         Command::Schema { which } => print_or_fail(&match which {
             SchemaKind::RunReport => crate::schema::run_report_text(),
             SchemaKind::Openapi => crate::schema::openapi_text(),

@@ -43,6 +43,22 @@ pub fn run(args: ReportArgs, env: &Env) -> u8 {
 }
 
 fn execute(args: &ReportArgs, env: &Env) -> Result<u8> {
+    // A bad notification configuration stops everything before anything is sent.
+    let notify = if args.notify {
+        match super::notify::setup(args.config.as_deref(), env) {
+            Ok(Some(setup)) => Some(setup),
+            Ok(None) => {
+                eprintln!("cimon report: --notify needs a `notify:` section in .cimon.yml (or --config FILE)");
+                return Ok(exit_code::USAGE);
+            }
+            Err(e) => {
+                eprintln!("cimon report: {e:#}");
+                return Ok(exit_code::USAGE);
+            }
+        }
+    } else {
+        None
+    };
     let mut problems = Problems::default();
     let mut report = collect_run(args, env, &mut problems)?;
     collect_tests(args, &mut report, &mut problems)?;
@@ -61,6 +77,18 @@ fn execute(args: &ReportArgs, env: &Env) -> Result<u8> {
     }
     problems.delivery =
         crate::delivery::deliver_report(&args.delivery, env, &report).strict_exit_code();
+    if let Some(setup) = &notify {
+        match super::notify::round(setup, &report, args.history.as_deref(), None) {
+            Ok(round) => {
+                super::notify::print(&round);
+                problems.output_failed |= round.failed();
+            }
+            Err(e) => {
+                tracing::warn!("notifications: {e:#}");
+                problems.output_failed = true;
+            }
+        }
+    }
     let code = exit_code_for(args, &report, &problems);
     // The process exits next: freeing millions of test cases one by one only costs time.
     std::mem::forget(report);
@@ -231,8 +259,9 @@ fn emit(args: &ReportArgs, env: &Env, report: &RunReport, problems: &mut Problem
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let written = match args.format {
-        Format::Json => crate::model::json::to_writer(&mut out, report)
-            .and_then(|()| out.write_all(b"\n")),
+        Format::Json => {
+            crate::model::json::to_writer(&mut out, report).and_then(|()| out.write_all(b"\n"))
+        }
         Format::Text => {
             out.write_all(output::text::render(report, use_color(args, env)).as_bytes())
         }

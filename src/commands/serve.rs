@@ -77,12 +77,19 @@ async fn serve(args: ServeArgs, env: &Env) -> Result<()> {
         .clone()
         .or_else(|| env.get("CIMON_DATABASE_URL").map(str::to_string))
         .unwrap_or_else(|| DEFAULT_DATABASE.to_string());
+    let notify = match super::notify::setup(args.config.as_deref(), env)? {
+        Some(setup) => Some(std::sync::Arc::new(setup)),
+        None if args.config.is_some() => bail!("--config: the file has no `notify:` section"),
+        None => None,
+    };
     let store = crate::store::open(&url).await?;
     let config = ServerConfig {
         max_body: args.max_body,
         metrics_ttl,
     };
-    let app = Arc::new(App::new(store, auth, config).map_err(anyhow::Error::msg)?);
+    let mut app = App::new(store, auth, config).map_err(anyhow::Error::msg)?;
+    app.notify = notify;
+    let app = Arc::new(app);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -75,6 +75,8 @@ pub struct Notify {
     pub channels: Vec<ChannelSpec>,
     /// Quiet period of repeated notifications.
     pub repeat_interval: Duration,
+    /// `default_branch`, when given.
+    pub default_branch: Option<String>,
 }
 
 /// One channel, validated, with its secrets resolved.
@@ -82,6 +84,9 @@ pub struct Notify {
 pub struct ChannelSpec {
     /// `name`, else `<type>#<position from 1>`.
     pub label: String,
+    /// Where the channel is written, `file:line:column: notify.channels[i] (type): `, the
+    /// prefix of any later error about it.
+    pub origin: String,
     /// The type.
     pub kind: ChannelType,
     /// Events that notify.
@@ -345,6 +350,7 @@ pub fn parse(
             Some(Notify {
                 channels,
                 repeat_interval,
+                default_branch: n.default_branch.clone(),
             })
         }
     };
@@ -557,16 +563,21 @@ fn channel(
             )
         })?,
     };
-    if let Some(t) = &ch.template {
-        let env = minijinja::Environment::new();
-        env.template_from_str(t)
-            .map_err(|e| err("template", format!("not a valid template: {e}")))?;
+    if ch.template.is_some() {
+        // Refused rather than silently ignored until the channels render templates.
+        return Err(err(
+            "template",
+            "custom templates are not supported by this version of cimon yet; remove the key"
+                .into(),
+        ));
     }
+    let Pos { line, col } = ctx.doc.pos(&ptr);
     Ok(ChannelSpec {
         label: ch
             .name
             .clone()
             .unwrap_or_else(|| format!("{}#{}", kind.as_str(), i + 1)),
+        origin: format!("{}:{line}:{col}: {context}", ctx.file),
         kind,
         events: ch
             .events

@@ -8,7 +8,9 @@ use crate::model::{RunOutcome, RunReport, TestSummary};
 use crate::output::{first_message_line, full_name};
 
 /// Why a notification is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
     /// The pipeline went from passing (or unknown) to failing.
@@ -27,8 +29,14 @@ pub enum Event {
 
 impl Event {
     /// Every event, in documentation order.
-    pub const ALL: [Event; 6] =
-        [Event::Failure, Event::Fixed, Event::StillFailing, Event::Flaky, Event::GateFailed, Event::Success];
+    pub const ALL: [Event; 6] = [
+        Event::Failure,
+        Event::Fixed,
+        Event::StillFailing,
+        Event::Flaky,
+        Event::GateFailed,
+        Event::Success,
+    ];
 
     /// The word used in `.cimon.yml` and `--event`.
     pub fn as_str(self) -> &'static str {
@@ -150,22 +158,46 @@ impl Message {
             duration_ms: report.duration_ms,
             median_duration_ms: None,
             tests: report.tests.summary,
-            failed: report.tests.cases.iter().filter(|c| c.outcome.is_failure()).map(line).collect(),
-            flaky: report.tests.cases.iter().filter(|c| c.flaky).map(line).collect(),
+            failed: report
+                .tests
+                .cases
+                .iter()
+                .filter(|c| c.outcome.is_failure())
+                .map(line)
+                .collect(),
+            flaky: report
+                .tests
+                .cases
+                .iter()
+                .filter(|c| c.flaky)
+                .map(line)
+                .collect(),
             gate: None,
         }
     }
 
     /// `❌ octo/app · CI › build failed on main` — plain text; channels escape it.
     pub fn title(&self) -> String {
-        let what = [self.repository.as_deref(), self.workflow.as_deref(), self.job.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" › ");
-        let what = if what.is_empty() { "CI run".to_string() } else { what };
+        let what = [
+            self.repository.as_deref(),
+            self.workflow.as_deref(),
+            self.job.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" › ");
+        let what = if what.is_empty() {
+            "CI run".to_string()
+        } else {
+            what
+        };
         match &self.branch {
-            Some(b) => format!("{} {what} {} on {b}", self.event.icon(), self.event.phrase()),
+            Some(b) => format!(
+                "{} {what} {} on {b}",
+                self.event.icon(),
+                self.event.phrase()
+            ),
             None => format!("{} {what} {}", self.event.icon(), self.event.phrase()),
         }
     }
@@ -179,7 +211,13 @@ impl Message {
     pub fn counts(&self) -> String {
         let t = &self.tests;
         let mut parts = Vec::new();
-        for (n, what) in [(t.failed, "failed"), (t.errored, "errored"), (t.passed, "passed"), (t.skipped, "skipped"), (t.flaky, "flaky")] {
+        for (n, what) in [
+            (t.failed, "failed"),
+            (t.errored, "errored"),
+            (t.passed, "passed"),
+            (t.skipped, "skipped"),
+            (t.flaky, "flaky"),
+        ] {
             if n > 0 {
                 parts.push(format!("{n} {what}"));
             }
@@ -234,10 +272,17 @@ pub mod samples {
             sha: Some("0123456789abcdef0123456789abcdef01234567".into()),
             pull_request: None,
             run_url: Some("https://github.com/octo/app/actions/runs/42/attempts/1".into()),
-            commit_url: Some("https://github.com/octo/app/commit/0123456789abcdef0123456789abcdef01234567".into()),
+            commit_url: Some(
+                "https://github.com/octo/app/commit/0123456789abcdef0123456789abcdef01234567"
+                    .into(),
+            ),
             duration_ms: Some(252_000),
             median_duration_ms: Some(230_000),
-            tests: TestSummary { total: 120, passed: 120, ..TestSummary::default() },
+            tests: TestSummary {
+                total: 120,
+                passed: 120,
+                ..TestSummary::default()
+            },
             failed: Vec::new(),
             flaky: Vec::new(),
             gate: None,
@@ -263,7 +308,12 @@ pub mod samples {
     pub fn three_failed() -> Message {
         let mut m = base(Event::Failure, RunOutcome::Failure);
         m.failed = failing(3);
-        m.tests = TestSummary { total: 120, passed: 117, failed: 3, ..TestSummary::default() };
+        m.tests = TestSummary {
+            total: 120,
+            passed: 117,
+            failed: 3,
+            ..TestSummary::default()
+        };
         m
     }
 
@@ -271,15 +321,29 @@ pub mod samples {
     pub fn many_failed() -> Message {
         let mut m = base(Event::Failure, RunOutcome::Failure);
         m.failed = failing(200);
-        m.tests = TestSummary { total: 320, passed: 120, failed: 200, ..TestSummary::default() };
+        m.tests = TestSummary {
+            total: 320,
+            passed: 120,
+            failed: 200,
+            ..TestSummary::default()
+        };
         m
     }
 
     /// Only flaky tests.
     pub fn flaky_only() -> Message {
         let mut m = base(Event::Flaky, RunOutcome::Success);
-        m.flaky = vec![TestLine { name: "com.acme.CartTest.checksOut".into(), message: Some("timeout".into()), attempts: 2 }];
-        m.tests = TestSummary { total: 120, passed: 120, flaky: 1, ..TestSummary::default() };
+        m.flaky = vec![TestLine {
+            name: "com.acme.CartTest.checksOut".into(),
+            message: Some("timeout".into()),
+            attempts: 2,
+        }];
+        m.tests = TestSummary {
+            total: 120,
+            passed: 120,
+            flaky: 1,
+            ..TestSummary::default()
+        };
         m
     }
 
@@ -299,11 +363,28 @@ pub mod samples {
         let long = "x".repeat(10_000);
         m.branch = Some("<!channel> @here *bold* _it_ `code` [x](http://evil) <script>".into());
         m.failed = vec![
-            TestLine { name: "<script>alert(1)</script>".into(), message: Some("@channel <!everyone> @all <@U123>".into()), attempts: 1 },
-            TestLine { name: "*bold* _it_ ~strike~ `code` > quote | pipe # h1 [link](http://evil.example)".into(), message: Some("<!here> &amp; &lt;".into()), attempts: 1 },
-            TestLine { name: long, message: Some("\u{1b}[31mred\u{1b}[0m\r\nnext line".into()), attempts: 1 },
+            TestLine {
+                name: "<script>alert(1)</script>".into(),
+                message: Some("@channel <!everyone> @all <@U123>".into()),
+                attempts: 1,
+            },
+            TestLine {
+                name: "*bold* _it_ ~strike~ `code` > quote | pipe # h1 [link](http://evil.example)"
+                    .into(),
+                message: Some("<!here> &amp; &lt;".into()),
+                attempts: 1,
+            },
+            TestLine {
+                name: long,
+                message: Some("\u{1b}[31mred\u{1b}[0m\r\nnext line".into()),
+                attempts: 1,
+            },
         ];
-        m.tests = TestSummary { total: 3, failed: 3, ..TestSummary::default() };
+        m.tests = TestSummary {
+            total: 3,
+            failed: 3,
+            ..TestSummary::default()
+        };
         m
     }
 

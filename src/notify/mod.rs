@@ -12,15 +12,17 @@
 //! Untrusted strings (test names, messages, branch names) are escaped by each channel for its
 //! own medium (`crate::output::escape` has the shared helpers).
 
+pub mod channels;
 pub mod dingtalk;
 pub mod discord;
+pub mod dispatch;
 pub mod email;
 pub mod fanout;
 pub mod feishu;
 pub mod message;
 mod robot;
-pub mod state;
 pub mod slack;
+pub mod state;
 pub mod teams;
 pub mod webhook;
 pub mod wecom;
@@ -61,7 +63,10 @@ impl fmt::Debug for HttpRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpRequest")
             .field("url", &self.shown_url())
-            .field("headers", &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
             .field("body_len", &self.body.len())
             .finish()
     }
@@ -105,12 +110,20 @@ pub struct NotifyError {
 impl NotifyError {
     /// A failure a retry may fix.
     pub fn transient(message: impl Into<String>, retry_after: Option<Duration>) -> Self {
-        Self { message: message.into(), retryable: true, retry_after }
+        Self {
+            message: message.into(),
+            retryable: true,
+            retry_after,
+        }
     }
 
     /// A failure a retry cannot fix (bad signature, unknown webhook, malformed payload).
     pub fn permanent(message: impl Into<String>) -> Self {
-        Self { message: message.into(), retryable: false, retry_after: None }
+        Self {
+            message: message.into(),
+            retryable: false,
+            retry_after: None,
+        }
     }
 }
 
@@ -137,13 +150,19 @@ pub trait Notifier: Send + Sync {
 /// Classifies an HTTP answer the way every webhook channel does: 2xx is success (the caller
 /// still checks vendor error codes in the body), 429 and 5xx are transient (with
 /// `Retry-After`), every other status is permanent. `shown_url` must already be masked.
-pub fn classify_status(status: u16, retry_after: Option<&str>, shown_url: &str, body: &str) -> Result<(), NotifyError> {
+pub fn classify_status(
+    status: u16,
+    retry_after: Option<&str>,
+    shown_url: &str,
+    body: &str,
+) -> Result<(), NotifyError> {
     if (200..300).contains(&status) {
         return Ok(());
     }
     let excerpt: String = body.chars().take(300).collect();
     let message = format!("{shown_url} answered HTTP {status}: {excerpt}");
-    let wait = retry_after.and_then(|v| crate::delivery::retry::parse_retry_after(v, chrono::Utc::now()));
+    let wait =
+        retry_after.and_then(|v| crate::delivery::retry::parse_retry_after(v, chrono::Utc::now()));
     if status == 429 || status >= 500 {
         Err(NotifyError::transient(message, wait))
     } else {
@@ -158,11 +177,21 @@ pub fn classify_status(status: u16, retry_after: Option<&str>, shown_url: &str, 
 pub fn mask_webhook_url(url: &str) -> String {
     let masked = crate::http::mask_url(url);
     let authority = masked.find("://").map_or(0, |i| i + 3);
-    let path_start = masked[authority..].find('/').map_or(masked.len(), |i| authority + i);
-    let path_end = masked[path_start..].find(['?', '#']).map_or(masked.len(), |i| path_start + i);
+    let path_start = masked[authority..]
+        .find('/')
+        .map_or(masked.len(), |i| authority + i);
+    let path_end = masked[path_start..]
+        .find(['?', '#'])
+        .map_or(masked.len(), |i| path_start + i);
     let path = masked[path_start..path_end]
         .split('/')
-        .map(|segment| if looks_like_token(segment) { "***" } else { segment })
+        .map(|segment| {
+            if looks_like_token(segment) {
+                "***"
+            } else {
+                segment
+            }
+        })
         .collect::<Vec<_>>()
         .join("/");
     format!("{}{path}{}", &masked[..path_start], &masked[path_end..])
@@ -170,7 +199,9 @@ pub fn mask_webhook_url(url: &str) -> String {
 
 fn looks_like_token(segment: &str) -> bool {
     segment.len() >= 16
-        && segment.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'%'))
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'%'))
 }
 
 /// A webhook's answer, read in full.
@@ -188,7 +219,10 @@ pub struct HttpAnswer {
 /// is a [`NotifyError`] naming the masked URL: timeouts, connect errors and dropped
 /// connections are transient, request-building and redirect errors permanent. The caller
 /// judges the answer ([`classify_status`] plus the vendor's body).
-pub async fn post(client: &reqwest::Client, request: &HttpRequest) -> Result<HttpAnswer, NotifyError> {
+pub async fn post(
+    client: &reqwest::Client,
+    request: &HttpRequest,
+) -> Result<HttpAnswer, NotifyError> {
     let shown = request.shown_url();
     let mut builder = client.post(request.url.expose()).body(request.body.clone());
     for (name, value) in &request.headers {
@@ -196,7 +230,9 @@ pub async fn post(client: &reqwest::Client, request: &HttpRequest) -> Result<Htt
     }
     let response = builder.send().await.map_err(|e| {
         let (timeout, permanent) = (e.is_timeout(), e.is_builder() || e.is_redirect());
-        let what = request.url.redact(&crate::http::error_chain(&e.without_url()));
+        let what = request
+            .url
+            .redact(&crate::http::error_chain(&e.without_url()));
         let message = if timeout {
             format!("POST {shown}: no answer in time ({what})")
         } else {
@@ -217,5 +253,9 @@ pub async fn post(client: &reqwest::Client, request: &HttpRequest) -> Result<Htt
         .map(str::to_owned);
     let body = response.text().await.unwrap_or_default();
     tracing::debug!(url = %shown, status, "webhook answered");
-    Ok(HttpAnswer { status, retry_after, body })
+    Ok(HttpAnswer {
+        status,
+        retry_after,
+        body,
+    })
 }

@@ -198,7 +198,7 @@ mod tests {
         let t0 = Utc::now();
         let interval = Duration::from_secs(3600);
         let d1 = decide(&AlertState::default(), &r, t0, interval);
-        assert_eq!(d1.flaky_tests, [id.clone()]);
+        assert_eq!(d1.flaky_tests, std::slice::from_ref(&id));
         let d2 = decide(&d1.next, &r, t0 + chrono::Duration::minutes(30), interval);
         assert!(d2.flaky_tests.is_empty());
         let d3 = decide(&d2.next, &r, t0 + chrono::Duration::minutes(61), interval);

@@ -12,16 +12,11 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
-
-use crate::model::RunReport;
+use serde_json::json;
 
 use super::auth::Scope;
 use super::error::ApiError;
 use super::App;
-
-/// At most this many schema errors are returned.
-const MAX_SCHEMA_ERRORS: usize = 10;
 
 /// The handler.
 pub async fn post_run(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
@@ -79,34 +74,19 @@ async fn ingest(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
     } else {
         raw.to_vec()
     };
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad_request(format!(
-            "the body is not valid JSON: {e} (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    let errors: Vec<Value> = app
-        .validator
-        .iter_errors(&value)
-        .take(MAX_SCHEMA_ERRORS)
-        .map(|e| json!({"pointer": e.instance_path().to_string(), "message": e.to_string()}))
-        .collect();
-    if let Some(first) = errors.first() {
-        let mut err = ApiError::bad_request(format!(
-            "the report does not match the cimon.run/v1 schema: {} at {:?}",
-            first["message"].as_str().unwrap_or(""),
-            first["pointer"].as_str().unwrap_or("")
-        ));
-        err.details = errors;
-        return Err(err);
-    }
-    let report: RunReport = serde_json::from_value(value)
-        .map_err(|e| ApiError::bad_request(format!("the report cannot be read: {e}")))?;
+    let report = super::read::report(&app.validator, &bytes)?;
     if report.key.trim().is_empty() {
         return Err(ApiError::bad_request("the report has an empty `key`"));
     }
     let stored = app.store.upsert_run(&report).await?;
+    if let (true, Some(setup)) = (stored.created, &app.notify) {
+        crate::commands::notify::spawn_for_ingest(
+            setup.clone(),
+            app.store.clone(),
+            app.client.clone(),
+            report.clone(),
+        );
+    }
     let status = if stored.created {
         StatusCode::CREATED
     } else {

@@ -16,6 +16,8 @@ pub mod exposition;
 pub mod ingest;
 pub mod metrics;
 pub mod query;
+pub mod read;
+pub mod tape;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,6 +61,10 @@ pub struct App {
     pub validator: jsonschema::Validator,
     /// This replica's ingest counters.
     pub ingest: IngestStats,
+    /// Notification channels for ingested runs (`serve --config`).
+    pub notify: Option<Arc<crate::notify::dispatch::Setup>>,
+    /// The HTTP client notifications use.
+    pub client: reqwest::Client,
 }
 
 impl App {
@@ -72,6 +78,9 @@ impl App {
             config,
             validator,
             ingest: IngestStats::default(),
+            notify: None,
+            client: crate::http::client_for(&crate::http::HttpConfig::default())
+                .map_err(|e| e.to_string())?,
         })
     }
 

@@ -94,6 +94,12 @@ impl Store for MemoryStore {
     fn ping(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move { Ok(()) })
     }
+    fn state<'a>(&'a self, _: &'a str) -> StoreFuture<'a, Option<String>> {
+        Box::pin(async move { Ok(None) })
+    }
+    fn put_state<'a>(&'a self, _: &'a str, _: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move { Ok(()) })
+    }
 }
 
 const INGEST: &str = "t-ingest";

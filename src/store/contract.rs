@@ -129,7 +129,35 @@ contract!(
     migrations_rerun_is_a_no_op,
     concurrent_distinct_runs,
     large_run,
+    state_documents,
 );
+
+async fn state_documents(db: &Db) {
+    let store = &db.store;
+    assert_eq!(
+        store.state("github/octo/app/CI/main/build").await.unwrap(),
+        None
+    );
+    store
+        .put_state("github/octo/app/CI/main/build", "{\"failing\":true}")
+        .await
+        .unwrap();
+    store.put_state("other", "x").await.unwrap();
+    store
+        .put_state("github/octo/app/CI/main/build", "{\"failing\":false}")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .state("github/octo/app/CI/main/build")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("{\"failing\":false}"),
+        "a second put replaces the first"
+    );
+    assert_eq!(store.state("other").await.unwrap().as_deref(), Some("x"));
+}
 
 /// Every run matching `query`, following the cursors.
 async fn all_runs(store: &dyn Store, mut query: RunQuery) -> Vec<RunSummary> {

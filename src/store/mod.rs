@@ -99,6 +99,10 @@ pub trait Store: Send + Sync {
     fn pipelines<'a>(&'a self, since: DateTime<Utc>) -> StoreFuture<'a, Vec<PipelineState>>;
     /// Checks that the store answers.
     fn ping(&self) -> StoreFuture<'_, ()>;
+    /// A small named state document (notification state per alert key), if stored.
+    fn state<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<String>>;
+    /// Stores (replaces) a named state document.
+    fn put_state<'a>(&'a self, key: &'a str, value: &'a str) -> StoreFuture<'a, ()>;
 }
 
 /// The store id of a run: the first 64 bits of SHA-256 of its key, in hex.
@@ -161,6 +165,16 @@ macro_rules! impl_store {
             }
             fn ping(&self) -> $crate::store::StoreFuture<'_, ()> {
                 Box::pin(self.do_ping())
+            }
+            fn state<'a>(&'a self, key: &'a str) -> $crate::store::StoreFuture<'a, Option<String>> {
+                Box::pin(self.do_state(key))
+            }
+            fn put_state<'a>(
+                &'a self,
+                key: &'a str,
+                value: &'a str,
+            ) -> $crate::store::StoreFuture<'a, ()> {
+                Box::pin(self.do_put_state(key, value))
             }
         }
     };

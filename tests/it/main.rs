@@ -7,5 +7,6 @@ mod conformance;
 mod delivery;
 mod dialects;
 mod email;
+mod notify;
 mod schema;
 mod server;

@@ -1,0 +1,298 @@
+//! Notifications end to end: de-duplication on the local history file and on the server's
+//! store, fan-out with a hanging channel, bad configuration refused before anything is sent.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use super::common::{cimon, fixture};
+
+fn report(run: u32, outcome: &str) -> Value {
+    let mut v: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("server/run-report.json")).unwrap())
+            .unwrap();
+    v["key"] = Value::String(format!("github/octo/app/CI/{run}/1/build"));
+    v["run_id"] = Value::String(run.to_string());
+    v["outcome"] = Value::String(outcome.into());
+    // No flaky test: only run-level events in these sequences.
+    for case in v["tests"]["cases"].as_array_mut().unwrap() {
+        case["flaky"] = Value::Bool(false);
+    }
+    v
+}
+
+fn config(dir: &Path, hook: &str, extra: &str) -> std::path::PathBuf {
+    let p = dir.join(".cimon.yml");
+    std::fs::write(
+        &p,
+        format!("version: 1\nnotify:\n{extra}  channels:\n    - type: webhook\n      url_env: HOOK_URL\n      events: [failure, fixed, still_failing]\n"),
+    )
+    .unwrap();
+    let _ = hook;
+    p
+}
+
+async fn events_received(server: &MockServer) -> Vec<String> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+        .map(|b| b["event"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
+
+async fn hook() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_fail_fail_pass_pass_fail_on_the_history_file() {
+    let server = hook().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("{}/hook", server.uri());
+    config(dir.path(), &url, "");
+    let history = dir.path().join("history.db");
+    for (run, outcome) in [
+        (1, "failure"),
+        (2, "failure"),
+        (3, "failure"),
+        (4, "success"),
+        (5, "success"),
+        (6, "failure"),
+    ] {
+        let file = dir.path().join(format!("r{run}.json"));
+        std::fs::write(&file, report(run, outcome).to_string()).unwrap();
+        cimon(dir.path(), &[("HOOK_URL", &url)])
+            .args([
+                "notify",
+                "--report",
+                file.to_str().unwrap(),
+                "--history",
+                history.to_str().unwrap(),
+            ])
+            .assert()
+            .success();
+    }
+    assert_eq!(
+        events_received(&server).await,
+        ["failure", "fixed", "failure"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn still_failing_once_the_repeat_interval_has_passed() {
+    let server = hook().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("{}/hook", server.uri());
+    config(dir.path(), &url, "  repeat_interval: 1s\n");
+    let history = dir.path().join("history.db");
+    for (run, pause) in [(1, 0u64), (2, 0), (3, 1200)] {
+        std::thread::sleep(Duration::from_millis(pause));
+        let file = dir.path().join(format!("r{run}.json"));
+        std::fs::write(&file, report(run, "failure").to_string()).unwrap();
+        cimon(dir.path(), &[("HOOK_URL", &url)])
+            .args([
+                "notify",
+                "--report",
+                file.to_str().unwrap(),
+                "--history",
+                history.to_str().unwrap(),
+            ])
+            .assert()
+            .success();
+    }
+    assert_eq!(events_received(&server).await, ["failure", "still_failing"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_fail_fail_pass_pass_fail_on_the_server_store() {
+    let hook_server = hook().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("{}/hook", hook_server.uri());
+    let cfg = config(dir.path(), &url, "");
+    let db = format!("sqlite://{}", dir.path().join("server.db").display());
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cimon"))
+        .env_clear()
+        .env("CIMON_TOKEN", "t")
+        .env("HOOK_URL", &url)
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &db,
+            "--config",
+            cfg.to_str().unwrap(),
+        ])
+        .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let base = loop {
+        let log = std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+        if let Some(rest) = log.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server did not start: {log}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    cimon::http::install_crypto_provider();
+    let client = reqwest::Client::new();
+    for (run, outcome) in [
+        (1, "failure"),
+        (2, "failure"),
+        (3, "failure"),
+        (4, "success"),
+        (5, "success"),
+        (6, "failure"),
+    ] {
+        let r = client
+            .post(format!("{base}/api/v1/runs"))
+            .bearer_auth("t")
+            .json(&report(run, outcome))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        // Notifications run after the answer: wait for this run's round before the next post.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while events_received(&hook_server).await.len() < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        events_received(&hook_server).await,
+        ["failure", "fixed", "failure"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_hanging_channel_costs_its_deadline_not_the_sum() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hang"))
+        .respond_with(ResponseTemplate::new(204).set_delay(Duration::from_secs(60)))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/ok"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut yml = String::from("version: 1\nnotify:\n  channels:\n");
+    for i in 0..8 {
+        let var = if i == 3 { "HANG_URL" } else { "OK_URL" };
+        yml.push_str(&format!(
+            "    - type: webhook\n      name: hook{i}\n      url_env: {var}\n      timeout: 3s\n"
+        ));
+    }
+    std::fs::write(dir.path().join(".cimon.yml"), yml).unwrap();
+    let file = dir.path().join("r.json");
+    std::fs::write(&file, report(1, "failure").to_string()).unwrap();
+    let env = [
+        ("HANG_URL", format!("{}/hang", server.uri())),
+        ("OK_URL", format!("{}/ok", server.uri())),
+    ];
+    let started = Instant::now();
+    let out = cimon(
+        dir.path(),
+        &[("HANG_URL", &env[0].1), ("OK_URL", &env[1].1)],
+    )
+    .args(["notify", "--report", file.to_str().unwrap()])
+    .output()
+    .unwrap();
+    let elapsed = started.elapsed();
+    let table = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{table}");
+    assert_eq!(table.matches(" sent ").count(), 7, "{table}");
+    assert!(
+        table.contains("hook3") && table.contains("FAILED"),
+        "{table}"
+    );
+    // Concurrent: about one deadline (3 s), far from the sum of eight.
+    assert!(
+        elapsed >= Duration::from_secs(3) && elapsed < Duration::from_secs(8),
+        "took {elapsed:?}\n{table}"
+    );
+    eprintln!("fan-out of 8 channels, one hanging with a 3 s deadline: {elapsed:?}");
+    // With --strict the failed channel is exit 3.
+    let strict = cimon(
+        dir.path(),
+        &[("HANG_URL", &env[0].1), ("OK_URL", &env[1].1)],
+    )
+    .args(["notify", "--strict", "--report", file.to_str().unwrap()])
+    .output()
+    .unwrap();
+    assert_eq!(strict.status.code(), Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_is_exit_2_before_anything_is_sent() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let url = format!("{}/hook", server.uri());
+    let cases = [
+        ("version: 1\nnotify:\n  channels:\n    - type: webhook\n      url_env: HOOK_URL\n    - type: pager\n      url_env: HOOK_URL\n", ".cimon.yml:6:7: notify.channels[1]: type: unknown channel type \"pager\""),
+        ("version: 1\nnotify:\n  channels:\n    - type: webhook\n      url_env: HOOK_URL\n    - type: slack\n      url_env: MISSING_VAR\n", ".cimon.yml:7:7: notify.channels[1] (slack): url_env: the environment variable MISSING_VAR is not set"),
+        ("version: 1\nnotify:\n  channels:\n    - type: webhook\n      url: https://example.com/x\n", ".cimon.yml:5:7: notify.channels[0] (webhook): url: a secret is never written in the file"),
+        ("version: 1\nnotify:\n  channels:\n    - type: slack\n      url_env: NOT_A_URL\n", ".cimon.yml:5:7: notify.channels[0] (slack): url_env: the value of NOT_A_URL is not a valid http(s) URL"),
+    ];
+    for (yml, want) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".cimon.yml"), yml).unwrap();
+        let file = dir.path().join("r.json");
+        std::fs::write(&file, report(1, "failure").to_string()).unwrap();
+        let out = cimon(
+            dir.path(),
+            &[
+                ("HOOK_URL", &url),
+                ("NOT_A_URL", "hooks.slack.com/no-scheme"),
+            ],
+        )
+        .args(["notify", "--report", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(want), "{stderr}\nwant: {want}");
+        // The same through `report --notify`.
+        std::fs::copy(
+            fixture("dialects/surefire-rerun.xml"),
+            dir.path().join("TEST-x.xml"),
+        )
+        .unwrap();
+        let out = cimon(dir.path(), &[("HOOK_URL", &url), ("NOT_A_URL", "x")])
+            .args(["report", "--notify"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            out.stdout.is_empty(),
+            "nothing is printed or sent before the configuration is valid"
+        );
+    }
+}
