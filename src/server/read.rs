@@ -107,7 +107,11 @@ mod tests {
         match v {
             Value::Object(m) => {
                 for (k, x) in m {
-                    pointers(x, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out);
+                    pointers(
+                        x,
+                        format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                        out,
+                    );
                 }
             }
             Value::Array(a) => {
@@ -212,9 +216,18 @@ mod tests {
         let text = fixture().to_string();
         // A repeated key: `Value` keeps the last one; so does the answer.
         for (from, to) in [
-            ("\"outcome\":\"failure\"", "\"outcome\":\"bogus\",\"outcome\":\"failure\""),
-            ("\"outcome\":\"failure\"", "\"outcome\":\"failure\",\"outcome\":\"bogus\""),
-            ("\"identity\":\"env\"", "\"identity\":\"env\",\"identity\":\"api\""),
+            (
+                "\"outcome\":\"failure\"",
+                "\"outcome\":\"bogus\",\"outcome\":\"failure\"",
+            ),
+            (
+                "\"outcome\":\"failure\"",
+                "\"outcome\":\"failure\",\"outcome\":\"bogus\"",
+            ),
+            (
+                "\"identity\":\"env\"",
+                "\"identity\":\"env\",\"identity\":\"api\"",
+            ),
         ] {
             assert!(text.contains(from));
             let mutated = text.replacen(from, to, 1);
