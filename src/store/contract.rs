@@ -159,6 +159,21 @@ async fn state_documents(db: &Db) {
     assert_eq!(store.state("other").await.unwrap().as_deref(), Some("x"));
 }
 
+/// A SQLite file whose name a URL could not carry as is opens by path, and keeps its data.
+#[tokio::test]
+async fn sqlite_files_open_by_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let odd = dir.path().join("odd ?#% name.db");
+    let report = Run::new("octo/app", 1).build();
+    let id = {
+        let store = super::open_sqlite_file(&odd).await.unwrap();
+        store.upsert_run(&report).await.unwrap().id
+    };
+    assert!(odd.exists());
+    let store = super::open_sqlite_file(&odd).await.unwrap();
+    assert_eq!(store.run(&id).await.unwrap().as_ref(), Some(&report));
+}
+
 /// Every run matching `query`, following the cursors.
 async fn all_runs(store: &dyn Store, mut query: RunQuery) -> Vec<RunSummary> {
     let mut out = Vec::new();

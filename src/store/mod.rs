@@ -181,6 +181,13 @@ macro_rules! impl_store {
 }
 use impl_store;
 
+/// Opens (and migrates) the SQLite database file at `path`, created if missing: for local
+/// files (`report --history`, notification state), whose paths may hold characters that a
+/// `sqlite://` URL would need percent-encoded (`?`, `#`, `%`).
+pub async fn open_sqlite_file(path: &std::path::Path) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(SqliteStore::open_file(path).await?))
+}
+
 /// Test ids whose names this process has already written to the `tests` table, so that
 /// ingesting another run of a known test suite writes no names at all. Only an
 /// optimisation: the `INSERT … ON CONFLICT DO NOTHING` stays correct without it (other

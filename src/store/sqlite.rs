@@ -8,6 +8,7 @@
 
 mod write;
 
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -83,15 +84,35 @@ async fn checkpoint_forever(pool: SqlitePool) {
 
 impl SqliteStore {
     /// Opens `url` (`sqlite://PATH`, created if missing, or `sqlite::memory:`) and runs the
-    /// migrations.
+    /// migrations. In a URL, `?`, `#` and `%` of the path must be percent-encoded; a file path
+    /// as is goes to [`SqliteStore::open_file`].
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url).map_err(|e| StoreError::Open {
+            url: crate::http::mask_url(url),
+            message: e.to_string(),
+        })?;
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        Self::open_with(options, url, in_memory).await
+    }
+
+    /// Opens (creating it if missing) the database file at `path`, whatever characters it
+    /// holds, and runs the migrations.
+    pub async fn open_file(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new().filename(path);
+        Self::open_with(options, &format!("sqlite://{}", path.display()), false).await
+    }
+
+    async fn open_with(
+        options: SqliteConnectOptions,
+        url: &str,
+        in_memory: bool,
+    ) -> Result<Self, StoreError> {
         let masked = crate::http::mask_url(url);
         let open_err = |message: String| StoreError::Open {
             url: masked.clone(),
             message,
         };
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| open_err(e.to_string()))?
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -101,7 +122,6 @@ impl SqliteStore {
             .pragma("cache_size", "-32768")
             .pragma("temp_store", "memory")
             .pragma("wal_autocheckpoint", AUTOCHECKPOINT_PAGES);
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
