@@ -36,6 +36,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 const STYLE: Placeholder = Placeholder::Question;
 /// How long a statement waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Prepared statements cached on the writer connection. A run's second batch is one
+/// statement text per test count (see [`write`]), with thousands of parameters: a short
+/// cache bounds that memory while the usual counts stay hot.
+const WRITER_STATEMENTS: usize = 32;
 /// Interval of the background WAL checkpoint.
 pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// WAL size (pages) at which a committing writer checkpoints by itself: a safety net, well
@@ -118,7 +122,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
-            .statement_cache_capacity(256)
+            .statement_cache_capacity(64)
             .pragma("cache_size", "-32768")
             .pragma("temp_store", "memory")
             .pragma("wal_autocheckpoint", AUTOCHECKPOINT_PAGES);
@@ -128,7 +132,7 @@ impl SqliteStore {
             .idle_timeout(None)
             .max_lifetime(None)
             .test_before_acquire(false)
-            .connect_with(options.clone())
+            .connect_with(options.clone().statement_cache_capacity(WRITER_STATEMENTS))
             .await
             .map_err(|e| open_err(e.to_string()))?;
         MIGRATOR

@@ -26,6 +26,8 @@ use super::super::StoreError;
 
 /// Rows per multi-row `INSERT` (6 values each: well under SQLite's 32 766 per statement).
 const CHUNK: usize = 256;
+/// Batches for more tests than this are prepared for one use only, not cached.
+const CACHED_TESTS: usize = 2048;
 
 /// Round trip 1: `BEGIN IMMEDIATE` and the `runs` row, returning its `seq` when it is new.
 static BEGIN_INSERT_RUN: LazyLock<String> = LazyLock::new(|| {
@@ -230,6 +232,7 @@ impl Write {
             };
             let rest = self.rest(seq)?;
             sqlx::query_with(sqlx::AssertSqlSafe(self.rest_sql.as_str()), rest)
+                .persistent(self.tests.len() <= CACHED_TESTS)
                 .execute(&mut *conn)
                 .await
                 .map_err(super::db)?;
