@@ -174,6 +174,25 @@ async fn sqlite_files_open_by_path() {
     assert_eq!(store.run(&id).await.unwrap().as_ref(), Some(&report));
 }
 
+/// Opening errors name the store without its credentials.
+#[tokio::test]
+async fn open_errors_mask_credentials() {
+    // (A refused PostgreSQL connection is retried for the pool's 10 s acquire timeout.)
+    for url in [
+        "postgresql://cimon:s3cret@127.0.0.1:1/db?sslmode=disable",
+        "mysql://cimon:s3cret@127.0.0.1/db",
+    ] {
+        let err = super::open(url).await.err().unwrap().to_string();
+        assert!(!err.contains("s3cret"), "{err}");
+        assert!(err.contains("127.0.0.1"), "{err}");
+    }
+    let err = super::open("sqlite:///nonexistent-dir/x/y.db")
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::Open { .. }), "{err}");
+}
+
 /// Every run matching `query`, following the cursors.
 async fn all_runs(store: &dyn Store, mut query: RunQuery) -> Vec<RunSummary> {
     let mut out = Vec::new();
