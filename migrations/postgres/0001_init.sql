@@ -79,12 +79,16 @@ CREATE TABLE test_results (
 -- Per pipeline (provider, repository, workflow, job, branch; '-' for a missing value): the
 -- latest run, and counters kept up to date by each new run (monotonic, for /metrics).
 -- b1..b9 are the cumulative duration-histogram buckets of model::DURATION_BUCKETS_SECONDS.
+-- A pipeline is split into `shard` rows (PostgreSQL: 16, by run id; SQLite, one writer: 1)
+-- so that concurrent runs of one pipeline do not queue on one row lock; readers add the
+-- shards up and take the latest run across them.
 CREATE TABLE pipelines (
     provider         TEXT    NOT NULL,
     repository       TEXT    NOT NULL,
     workflow         TEXT    NOT NULL,
     job              TEXT    NOT NULL,
     branch           TEXT    NOT NULL,
+    shard            BIGINT NOT NULL,
     last_run         BIGINT NOT NULL,
     last_finished_at BIGINT NOT NULL,
     runs_success     BIGINT NOT NULL,
@@ -97,6 +101,6 @@ CREATE TABLE pipelines (
     b1 BIGINT NOT NULL, b2 BIGINT NOT NULL, b3 BIGINT NOT NULL,
     b4 BIGINT NOT NULL, b5 BIGINT NOT NULL, b6 BIGINT NOT NULL,
     b7 BIGINT NOT NULL, b8 BIGINT NOT NULL, b9 BIGINT NOT NULL,
-    PRIMARY KEY (provider, repository, workflow, job, branch)
+    PRIMARY KEY (provider, repository, workflow, job, branch, shard)
 );
 CREATE INDEX pipelines_last_finished ON pipelines (last_finished_at);

@@ -76,12 +76,16 @@ CREATE TABLE test_results (
 -- Per pipeline (provider, repository, workflow, job, branch; '-' for a missing value): the
 -- latest run, and counters kept up to date by each new run (monotonic, for /metrics).
 -- b1..b9 are the cumulative duration-histogram buckets of model::DURATION_BUCKETS_SECONDS.
+-- A pipeline is split into `shard` rows (PostgreSQL: 16, by run id; SQLite, one writer: 1)
+-- so that concurrent runs of one pipeline do not queue on one row lock; readers add the
+-- shards up and take the latest run across them.
 CREATE TABLE pipelines (
     provider         TEXT    NOT NULL,
     repository       TEXT    NOT NULL,
     workflow         TEXT    NOT NULL,
     job              TEXT    NOT NULL,
     branch           TEXT    NOT NULL,
+    shard            INTEGER NOT NULL,
     last_run         INTEGER NOT NULL,
     last_finished_at INTEGER NOT NULL,
     runs_success     INTEGER NOT NULL,
@@ -94,6 +98,6 @@ CREATE TABLE pipelines (
     b1 INTEGER NOT NULL, b2 INTEGER NOT NULL, b3 INTEGER NOT NULL,
     b4 INTEGER NOT NULL, b5 INTEGER NOT NULL, b6 INTEGER NOT NULL,
     b7 INTEGER NOT NULL, b8 INTEGER NOT NULL, b9 INTEGER NOT NULL,
-    PRIMARY KEY (provider, repository, workflow, job, branch)
+    PRIMARY KEY (provider, repository, workflow, job, branch, shard)
 );
 CREATE INDEX pipelines_last_finished ON pipelines (last_finished_at);

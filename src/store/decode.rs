@@ -251,18 +251,18 @@ pub(crate) fn test_names(rows: &[impl DbRow]) -> Result<HashMap<i64, TestNames>,
         .collect()
 }
 
-/// The `SELECT` of [`pipeline`]: pipeline rows joined with their latest run (the backend
-/// appends the `WHERE`/`ORDER BY`).
+/// The `SELECT` of [`pipelines`]: pipeline shard rows joined with their latest run (the
+/// backend appends the `WHERE`/`ORDER BY`).
 pub(crate) const PIPELINES_SELECT: &str = "SELECT p.provider, p.repository, p.workflow, p.job, \
-     p.branch, p.last_finished_at, p.runs_success, p.runs_failure, p.runs_cancelled, \
-     p.runs_skipped, p.runs_unknown, p.duration_count, p.duration_sum_ms, \
+     p.branch, p.last_run, p.last_finished_at, p.runs_success, p.runs_failure, \
+     p.runs_cancelled, p.runs_skipped, p.runs_unknown, p.duration_count, p.duration_sum_ms, \
      p.b1, p.b2, p.b3, p.b4, p.b5, p.b6, p.b7, p.b8, p.b9, \
-     r.outcome, r.duration_ms, r.queued_ms, r.tests_total, r.tests_passed, r.tests_failed, r.tests_errored, \
-     r.tests_skipped, r.tests_flaky, r.tests_duration_ms \
+     r.outcome, r.duration_ms, r.queued_ms, r.tests_total, r.tests_passed, r.tests_failed, \
+     r.tests_errored, r.tests_skipped, r.tests_flaky, r.tests_duration_ms \
      FROM pipelines p JOIN runs r ON r.id = p.last_run";
 
-/// A pipeline state from a row of [`PIPELINES_SELECT`].
-pub(crate) fn pipeline(row: &impl DbRow) -> Result<PipelineState, StoreError> {
+/// One shard row of a pipeline, with the sort key of its latest run.
+fn pipeline_shard(row: &impl DbRow) -> Result<((i64, i64), PipelineState), StoreError> {
     let n = |name: &str| row.int(name).map(to_u64);
     let runs_by_outcome = RUN_OUTCOMES
         .iter()
@@ -271,14 +271,15 @@ pub(crate) fn pipeline(row: &impl DbRow) -> Result<PipelineState, StoreError> {
     let duration_buckets = (1..=BUCKETS)
         .map(|i| n(&format!("b{i}")))
         .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(PipelineState {
+    let latest = (row.int("last_finished_at")?, row.int("last_run")?);
+    let state = PipelineState {
         provider: provider(row.text("provider")?)?,
         repository: row.text("repository")?.to_owned(),
         workflow: row.text("workflow")?.to_owned(),
         job: row.text("job")?.to_owned(),
         branch: row.text("branch")?.to_owned(),
         last_outcome: run_outcome(row.text("outcome")?)?,
-        last_finished_at: time_of_ms(row.int("last_finished_at")?)?,
+        last_finished_at: time_of_ms(latest.0)?,
         last_duration_ms: row.opt_int("duration_ms")?.map(to_u64),
         last_queued_ms: row.opt_int("queued_ms")?.map(to_u64),
         last_tests: test_summary(row)?,
@@ -286,7 +287,50 @@ pub(crate) fn pipeline(row: &impl DbRow) -> Result<PipelineState, StoreError> {
         duration_buckets,
         duration_count: n("duration_count")?,
         duration_sum_ms: n("duration_sum_ms")?,
-    })
+    };
+    Ok((latest, state))
+}
+
+/// Pipeline states from rows of [`PIPELINES_SELECT`] ordered by pipeline: the shards of a
+/// pipeline add up, and the latest run across them is the pipeline's latest.
+pub(crate) fn pipelines(rows: &[impl DbRow]) -> Result<Vec<PipelineState>, StoreError> {
+    let mut out: Vec<((i64, i64), PipelineState)> = Vec::new();
+    for row in rows {
+        let (latest, shard) = pipeline_shard(row)?;
+        let same = |p: &PipelineState| {
+            (p.provider, &p.repository, &p.workflow, &p.job, &p.branch)
+                == (
+                    shard.provider,
+                    &shard.repository,
+                    &shard.workflow,
+                    &shard.job,
+                    &shard.branch,
+                )
+        };
+        match out.last_mut() {
+            Some((best, p)) if same(p) => {
+                for ((_, total), (_, n)) in p.runs_by_outcome.iter_mut().zip(&shard.runs_by_outcome)
+                {
+                    *total += n;
+                }
+                for (total, n) in p.duration_buckets.iter_mut().zip(&shard.duration_buckets) {
+                    *total += n;
+                }
+                p.duration_count += shard.duration_count;
+                p.duration_sum_ms += shard.duration_sum_ms;
+                if latest > *best {
+                    *best = latest;
+                    p.last_outcome = shard.last_outcome;
+                    p.last_finished_at = shard.last_finished_at;
+                    p.last_duration_ms = shard.last_duration_ms;
+                    p.last_queued_ms = shard.last_queued_ms;
+                    p.last_tests = shard.last_tests;
+                }
+            }
+            _ => out.push((latest, shard)),
+        }
+    }
+    Ok(out.into_iter().map(|(_, p)| p).collect())
 }
 
 #[cfg(test)]

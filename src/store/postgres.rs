@@ -18,7 +18,7 @@ use super::cursor::{page_size, Cursor};
 use super::decode;
 use super::packed;
 use super::query::{self, Bind, Dynamic, Placeholder};
-use super::record::{hex_id, parse_hex_id, RunRecord, TestRecord};
+use super::record::{check_stored, hex_id, parse_hex_id, RunRecord, TestRecord};
 use super::stats::{self, StatsBuilder, WindowRun};
 use super::{impl_store, KnownTests, StoreError, Upserted};
 use crate::model::{
@@ -28,13 +28,16 @@ use crate::model::{
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 const STYLE: Placeholder = Placeholder::Dollar;
+/// Rows per pipeline in `pipelines`: concurrent runs of one pipeline update different rows
+/// (by run id), instead of queueing on one row lock for each other's commit.
+const PIPELINE_SHARDS: u64 = 16;
 /// Connections per process.
 const MAX_CONNECTIONS: u32 = 16;
 
 /// A whole new run in one statement (so one round trip, and atomic without `BEGIN`):
 /// the `runs` row (values 1–23), and only when it was inserted the report (24), the packed
 /// outcomes (25), new test names (26 repository, 27–30 arrays), the test rows (31–35
-/// arrays) and the pipeline counters (36–58). Returns the id when the run was new.
+/// arrays) and the pipeline counters (36–59). Returns the `seq` when the run was new.
 static INSERT_RUN: LazyLock<String> = LazyLock::new(|| {
     let pipeline_values = format!(
         "SELECT {} FROM r",
@@ -113,7 +116,7 @@ impl PostgresStore {
         let run = RunRecord::of(report, Utc::now())?;
         let tests = TestRecord::of_cases(&report.tests.cases);
         let new_names = self.known_tests.unknown(&tests);
-        let p = run.pipeline_delta();
+        let p = run.pipeline_delta(PIPELINE_SHARDS);
         let mut q = sqlx::query(INSERT_RUN.as_str())
             .bind(run.id)
             .bind(run.key)
@@ -150,7 +153,7 @@ impl PostgresStore {
         for text in [p.provider, p.repository, p.workflow, p.job, p.branch] {
             q = q.bind(text);
         }
-        q = q.bind(run.id).bind(run.finished_at);
+        q = q.bind(p.shard).bind(run.id).bind(run.finished_at);
         for n in p
             .runs
             .into_iter()
@@ -162,6 +165,13 @@ impl PostgresStore {
         let created = q.fetch_optional(&self.pool).await.map_err(db)?.is_some();
         if created {
             self.known_tests.remember(&tests);
+        } else {
+            let stored: Option<String> = sqlx::query_scalar(query::SELECT_KEY)
+                .bind(run.id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+            check_stored(run.id, run.key, stored.as_deref())?;
         }
         Ok(Upserted {
             id: hex_id(run.id),
@@ -245,7 +255,7 @@ impl PostgresStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;
-        rows.iter().map(decode::pipeline).collect()
+        decode::pipelines(&rows)
     }
 
     async fn do_state(&self, key: &str) -> Result<Option<String>, StoreError> {

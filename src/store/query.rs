@@ -135,6 +135,9 @@ pub(crate) fn window(style: Placeholder, query: &TestQuery, window: u32) -> Dyna
     d
 }
 
+/// The key of the run with id `$1` (to tell a stored run from an id collision).
+pub(crate) const SELECT_KEY: &str = "SELECT key FROM runs WHERE id = $1";
+
 /// The stored report of the run with id `$1`.
 pub(crate) const SELECT_REPORT: &str = "SELECT p.report FROM runs r \
      JOIN run_reports p ON p.run_seq = r.seq WHERE r.id = $1";
@@ -148,8 +151,10 @@ pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
 pub(crate) const RUN_VALUES: usize = 23;
 
 /// `INSERT` of a run's `runs` row (23 values, `style` placeholders from 1); does nothing when
-/// its key is stored. `seq`, when given, is the SQL expression of the row's `seq` (PostgreSQL
-/// generates it).
+/// its key — or its id, derived from the key — is stored. (With a conflict target of `key`
+/// only, two concurrent inserts of one run on PostgreSQL could fail on the `id` index
+/// instead of doing nothing.) `seq`, when given, is the SQL expression of the row's `seq`
+/// (PostgreSQL generates it).
 pub(crate) fn insert_run(style: Placeholder, seq: Option<&str>) -> String {
     let (seq_column, seq_value) = match seq {
         Some(expr) => ("seq, ", format!("{expr}, ")),
@@ -159,25 +164,25 @@ pub(crate) fn insert_run(style: Placeholder, seq: Option<&str>) -> String {
         "INSERT INTO runs ({seq_column}id, key, provider, repository, workflow, job, branch, \
          sha, run_id, run_attempt, outcome, started_at, finished_at, received_at, duration_ms, \
          queued_ms, tests_total, tests_passed, tests_failed, tests_errored, tests_skipped, \
-         tests_flaky, tests_duration_ms) VALUES ({seq_value}{}) ON CONFLICT (key) DO NOTHING",
+         tests_flaky, tests_duration_ms) VALUES ({seq_value}{}) ON CONFLICT DO NOTHING",
         placeholders(style, 1, RUN_VALUES)
     )
 }
 
 /// Number of values of a pipeline row (see [`pipeline_upsert`]).
-pub(crate) const PIPELINE_VALUES: usize = 23;
+pub(crate) const PIPELINE_VALUES: usize = 24;
 
-/// Adds a run to its pipeline row: counters add up, the latest run wins by
-/// `(finished_at, id)`. `values` supplies the 23 values (`VALUES (…)` or a `SELECT`) in the
-/// order provider, repository, workflow, job, branch, last_run, last_finished_at,
+/// Adds a run to its pipeline (shard) row: counters add up, the latest run wins by
+/// `(finished_at, id)`. `values` supplies the 24 values (`VALUES (…)` or a `SELECT`) in the
+/// order provider, repository, workflow, job, branch, shard, last_run, last_finished_at,
 /// runs_<outcome> ×5, duration_count, duration_sum_ms, b1..b9.
 pub(crate) fn pipeline_upsert(values: &str) -> String {
     format!(
-        "INSERT INTO pipelines (provider, repository, workflow, job, branch, last_run, \
+        "INSERT INTO pipelines (provider, repository, workflow, job, branch, shard, last_run, \
          last_finished_at, runs_success, runs_failure, runs_cancelled, runs_skipped, \
          runs_unknown, duration_count, duration_sum_ms, b1, b2, b3, b4, b5, b6, b7, b8, b9) \
          {values} \
-         ON CONFLICT (provider, repository, workflow, job, branch) DO UPDATE SET \
+         ON CONFLICT (provider, repository, workflow, job, branch, shard) DO UPDATE SET \
          last_run = CASE WHEN excluded.last_finished_at > pipelines.last_finished_at \
            OR (excluded.last_finished_at = pipelines.last_finished_at \
                AND excluded.last_run > pipelines.last_run) \
@@ -211,10 +216,13 @@ pub(crate) fn placeholders(style: Placeholder, first: usize, count: usize) -> St
     out
 }
 
-/// Pipelines whose latest run finished at or after `$1`.
+/// The shard rows of every pipeline whose latest run finished at or after `$1`, grouped
+/// (ordered) by pipeline.
 pub(crate) static SELECT_PIPELINES: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "{PIPELINES_SELECT} WHERE p.last_finished_at >= $1 \
+        "{PIPELINES_SELECT} WHERE (p.provider, p.repository, p.workflow, p.job, p.branch) IN \
+         (SELECT provider, repository, workflow, job, branch FROM pipelines \
+          WHERE last_finished_at >= $1) \
          ORDER BY p.provider, p.repository, p.workflow, p.job, p.branch"
     )
 });

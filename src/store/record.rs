@@ -84,8 +84,9 @@ impl<'a> RunRecord<'a> {
         })
     }
 
-    /// The pipeline this run belongs to and what it adds to its counters.
-    pub fn pipeline_delta(&self) -> PipelineDelta<'a> {
+    /// The pipeline this run belongs to, the shard row (of `shards`) it goes to, and what it
+    /// adds to the counters.
+    pub fn pipeline_delta(&self, shards: u64) -> PipelineDelta<'a> {
         let label = |v: Option<&'a str>| v.filter(|v| !v.is_empty()).unwrap_or(MISSING_LABEL);
         let mut runs = [0i64; 5];
         runs[outcome_slot(self.outcome)] = 1;
@@ -97,6 +98,7 @@ impl<'a> RunRecord<'a> {
             }
         }
         PipelineDelta {
+            shard: i64::try_from((self.id as u64) % shards.max(1)).unwrap_or(0),
             provider: self.provider,
             repository: label(self.repository),
             workflow: label(self.workflow),
@@ -113,6 +115,7 @@ impl<'a> RunRecord<'a> {
 /// What one new run adds to its pipeline row.
 #[derive(Debug, Clone)]
 pub(crate) struct PipelineDelta<'a> {
+    pub shard: i64,
     pub provider: &'static str,
     pub repository: &'a str,
     pub workflow: &'a str,
@@ -200,6 +203,21 @@ pub(crate) fn id_of_key(key: &str) -> i64 {
     i64::from_be_bytes(first)
 }
 
+/// What an insert that did nothing means: the run is stored when the row at its id has its
+/// key; another key there is a (64-bit) id collision, an error rather than a silent drop.
+pub(crate) fn check_stored(id: i64, key: &str, stored: Option<&str>) -> Result<(), StoreError> {
+    match stored {
+        Some(k) if k == key => Ok(()),
+        Some(other) => Err(StoreError::Query(format!(
+            "run id {} of key {key:?} is taken by key {other:?}: cannot store the run",
+            hex_id(id)
+        ))),
+        None => Err(StoreError::Query(format!(
+            "run {key:?} was neither stored nor found"
+        ))),
+    }
+}
+
 /// The public (16 hex digits) form of an integer id.
 pub(crate) fn hex_id(id: i64) -> String {
     format!("{:016x}", id as u64)
@@ -238,6 +256,13 @@ mod tests {
         }
         assert!(parse_hex_id("id", "xyz").is_err());
         assert!(parse_hex_id("id", "000000000000000g").is_err());
+    }
+
+    #[test]
+    fn an_insert_that_did_nothing_is_checked() {
+        assert!(check_stored(1, "a", Some("a")).is_ok());
+        assert!(check_stored(1, "a", Some("b")).is_err());
+        assert!(check_stored(1, "a", None).is_err());
     }
 
     #[test]

@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use super::cursor::{page_size, Cursor};
 use super::decode;
 use super::query::{self, Bind, Dynamic, Placeholder};
-use super::record::{hex_id, parse_hex_id, RunRecord, TestRecord};
+use super::record::{check_stored, hex_id, parse_hex_id, RunRecord, TestRecord};
 use super::stats::{self, StatsBuilder, WindowRun};
 use super::{impl_store, KnownTests, StoreError, Upserted};
 use crate::model::{
@@ -47,6 +47,7 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 const AUTOCHECKPOINT_PAGES: &str = "16384";
 
 static SELECT_REPORT: LazyLock<String> = LazyLock::new(|| STYLE.render(query::SELECT_REPORT));
+static SELECT_KEY: LazyLock<String> = LazyLock::new(|| STYLE.render(query::SELECT_KEY));
 static SELECT_PIPELINES: LazyLock<String> =
     LazyLock::new(|| STYLE.render(&query::SELECT_PIPELINES));
 
@@ -170,6 +171,13 @@ impl SqliteStore {
             .await?;
         if created {
             self.known_tests.remember(&tests);
+        } else {
+            let stored: Option<String> = sqlx::query_scalar(SELECT_KEY.as_str())
+                .bind(run.id)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db)?;
+            check_stored(run.id, run.key, stored.as_deref())?;
         }
         Ok(Upserted {
             id: hex_id(run.id),
@@ -258,7 +266,7 @@ impl SqliteStore {
             .fetch_all(&self.reader)
             .await
             .map_err(db)?;
-        rows.iter().map(decode::pipeline).collect()
+        decode::pipelines(&rows)
     }
 
     async fn do_state(&self, key: &str) -> Result<Option<String>, StoreError> {

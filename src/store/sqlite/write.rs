@@ -2,7 +2,7 @@
 //!
 //! Every statement costs a round trip to the connection's thread (tens of µs on a busy
 //! machine), so a new run is written as:
-//! 1. `BEGIN IMMEDIATE; INSERT INTO runs … ON CONFLICT (key) DO NOTHING RETURNING seq` — a
+//! 1. `BEGIN IMMEDIATE; INSERT INTO runs … ON CONFLICT DO NOTHING RETURNING seq` — a
 //!    returned row means the key is new (and gives its `seq`, the next in line); none means
 //!    it was stored already (`ROLLBACK`);
 //! 2. one batch: the report, the packed outcomes, new test names, the test rows (multi-row
@@ -59,7 +59,7 @@ pub(super) struct Write {
     names: Vec<(i64, String, Option<String>, String)>,
     tests: Vec<(i64, &'static str, bool, i64, i64)>,
     pipeline_labels: [String; 5],
-    /// last_run, last_finished_at, runs ×5, duration count and sum, buckets ×9.
+    /// shard, last_run, last_finished_at, runs ×5, duration count and sum, buckets ×9.
     pipeline_numbers: Vec<i64>,
 }
 
@@ -138,8 +138,9 @@ impl Write {
             "",
         );
         let _ = write!(sql, "{}; COMMIT", UPSERT_PIPELINE.as_str());
-        let p = run.pipeline_delta();
-        let mut pipeline_numbers = vec![run.id, run.finished_at];
+        // One writer: a single shard row per pipeline.
+        let p = run.pipeline_delta(1);
+        let mut pipeline_numbers = vec![p.shard, run.id, run.finished_at];
         pipeline_numbers.extend(p.runs);
         pipeline_numbers.extend([p.duration_count, p.duration_sum_ms]);
         pipeline_numbers.extend(p.buckets);
@@ -260,7 +261,7 @@ mod tests {
         let mut none = String::new();
         multi_row_inserts(&mut none, "INSERT INTO t VALUES ", 2, 0, "");
         assert!(none.is_empty());
-        assert!(BEGIN_INSERT_RUN.ends_with("ON CONFLICT (key) DO NOTHING RETURNING seq"));
+        assert!(BEGIN_INSERT_RUN.ends_with("ON CONFLICT DO NOTHING RETURNING seq"));
         assert_eq!(UPSERT_PIPELINE.matches('?').count(), PIPELINE_VALUES);
     }
 }
