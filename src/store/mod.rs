@@ -83,11 +83,15 @@ pub enum StoreError {
 pub trait Store: Send + Sync {
     /// Stores a run and its test results, once per key.
     fn upsert_run<'a>(&'a self, report: &'a RunReport) -> StoreFuture<'a, Upserted>;
-    /// Runs matching `query`, newest first (by `finished_at`, then id), paginated.
+    /// Runs matching `query`, newest first (by `finished_at`, then id), paginated. A
+    /// malformed cursor or a limit outside 1..=500 is [`StoreError::Invalid`].
     fn runs<'a>(&'a self, query: &'a RunQuery) -> StoreFuture<'a, RunPage>;
-    /// One run with its tests, as it was posted.
+    /// One run with its tests, as it was posted (`None` for an unknown id; an id that is not
+    /// 16 hex digits is [`StoreError::Invalid`]).
     fn run<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<RunReport>>;
-    /// Per-test statistics over the newest `window` runs of the scope.
+    /// Per-test statistics over the newest `window` runs of the scope (repository, branch;
+    /// none: every run) that reported tests — a job without tests does not shrink the
+    /// window. Most unstable tests first (flips, then failures, then flaky runs).
     fn test_stats<'a>(&'a self, query: &'a TestQuery) -> StoreFuture<'a, Vec<TestStats>>;
     /// One test's results over the newest `window` runs of the scope, newest first.
     fn test_history<'a>(
