@@ -70,7 +70,7 @@ pub fn round(
         let client = crate::http::client_for(&crate::http::HttpConfig::default())
             .context("cannot build the HTTP client")?;
         let store = match history {
-            Some(path) => Some(crate::store::open(&format!("sqlite://{}", path.display())).await?),
+            Some(path) => Some(crate::store::open_sqlite_file(path).await?),
             None => None,
         };
         let source = match &store {

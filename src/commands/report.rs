@@ -373,7 +373,7 @@ fn append_history(path: &Path, report: &RunReport) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let store = crate::store::open(&format!("sqlite://{}", path.display())).await?;
+        let store = crate::store::open_sqlite_file(path).await?;
         let stored = store.upsert_run(report).await?;
         tracing::info!(id = %stored.id, created = stored.created, "history: {}", path.display());
         Ok(())
