@@ -138,10 +138,17 @@ pub trait Provider: Send + Sync {
 /// The provider the environment points at: `GITHUB_ACTIONS=true` → GitHub,
 /// `GITLAB_CI=true` → GitLab, `JENKINS_URL` (or `BUILD_URL` with `JENKINS_HOME`) → Jenkins,
 /// else generic.
+///
+/// `GITLAB_CI` set to anything else (gitlab-ci-local sets `false` to say "not a real GitLab")
+/// still means GitLab when the job's own variables (`CI_JOB_ID`, `CI_PROJECT_PATH`) are there:
+/// the run then carries the job's status and start time from `CI_*` like on GitLab.
 pub fn detect_kind(env: &Env) -> ProviderKind {
+    let gitlab_emulated = env.get(env::GITLAB_CI).is_some()
+        && env.get(env::CI_JOB_ID).is_some()
+        && env.get(env::CI_PROJECT_PATH).is_some();
     if env.is_true(env::GITHUB_ACTIONS) {
         ProviderKind::Github
-    } else if env.is_true(env::GITLAB_CI) {
+    } else if env.is_true(env::GITLAB_CI) || gitlab_emulated {
         ProviderKind::Gitlab
     } else if env.get(env::JENKINS_URL).is_some()
         || (env.get(env::BUILD_URL).is_some() && env.get(env::JENKINS_HOME).is_some())
@@ -370,9 +377,18 @@ mod tests {
 
     #[test]
     fn detection_follows_the_documented_order() {
-        let table: [(&[(&str, &str)], ProviderKind); 7] = [
+        let table: [(&[(&str, &str)], ProviderKind); 9] = [
             (&[("GITHUB_ACTIONS", "true")], ProviderKind::Github),
             (&[("GITLAB_CI", "true")], ProviderKind::Gitlab),
+            (
+                &[
+                    ("GITLAB_CI", "false"),
+                    ("CI_JOB_ID", "495704"),
+                    ("CI_PROJECT_PATH", "acme/shop"),
+                ],
+                ProviderKind::Gitlab,
+            ),
+            (&[("GITLAB_CI", "false")], ProviderKind::Generic),
             (
                 &[("JENKINS_URL", "https://ci.example/")],
                 ProviderKind::Jenkins,
