@@ -36,6 +36,9 @@ pub enum Command {
         /// Which schema.
         #[arg(value_enum)]
         which: SchemaKind,
+        /// Print it as a Markdown reference (`docs/configuration.md`) instead of JSON.
+        #[arg(long)]
+        markdown: bool,
     },
     /// Print shell completions.
     Completions {

@@ -25,6 +25,7 @@ pub mod logging;
 pub mod model;
 pub mod notify;
 pub mod output;
+pub mod reference;
 pub mod schema;
 pub mod server;
 pub mod store;

@@ -17,22 +17,34 @@ pub fn run(cli: Cli, env: crate::ci::Env) -> u8 {
         Command::Serve(args) => serve::run(args, &env),
         Command::Flush(args) => flush::run(args, &env),
         Command::Notify(args) => notify::run(args, &env),
-        Command::Schema { which } => print_or_fail(&match which {
-            SchemaKind::RunReport => crate::schema::run_report_text(),
-            SchemaKind::Openapi => crate::schema::openapi_text(),
-            SchemaKind::Policy => {
-                let mut text =
-                    serde_json::to_string_pretty(&crate::config::schema()).unwrap_or_default();
-                text.push('\n');
-                text
-            }
-        }),
+        Command::Schema { which, markdown } => print_or_fail(&schema_text(which, markdown)),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "cimon", &mut std::io::stdout());
             exit_code::OK
         }
     }
+}
+
+/// `cimon schema WHICH [--markdown]`.
+pub fn schema_text(which: SchemaKind, markdown: bool) -> String {
+    let (schema, title) = match which {
+        SchemaKind::RunReport => (
+            crate::schema::run_report(),
+            "Run report reference (`cimon.run/v1`)",
+        ),
+        SchemaKind::Openapi => (crate::schema::openapi(), "cimon serve API"),
+        SchemaKind::Policy => (
+            crate::config::schema(),
+            "Configuration reference (`.cimon.yml`)",
+        ),
+    };
+    if markdown {
+        return crate::reference::render(&schema, title);
+    }
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 fn print_or_fail(text: &str) -> u8 {

@@ -10,3 +10,4 @@ mod email;
 mod notify;
 mod schema;
 mod server;
+mod ship;

@@ -26,3 +26,17 @@ fn the_schema_rejects_what_is_not_a_report() {
     assert!(!v.is_valid(&serde_json::json!({"schema": "cimon.run/v1"})));
     assert!(!v.is_valid(&serde_json::json!({"schema": "other/v9"})));
 }
+
+#[test]
+fn the_configuration_reference_is_generated_from_the_schema() {
+    let committed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md"),
+    )
+    .unwrap_or_default();
+    let generated = cimon::commands::schema_text(cimon::cli::SchemaKind::Policy, true);
+    assert!(
+        committed == generated,
+        "docs/configuration.md is stale: run `cargo run -- schema policy --markdown > docs/configuration.md`"
+    );
+    assert!(generated.contains("## `notify.channels[]`"), "{generated}");
+}

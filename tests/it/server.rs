@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::common::{fixture, valid_report};
 
-const TOKEN: &str = "it-server-token-5f1d";
+pub const TOKEN: &str = "it-server-token-5f1d";
 
 /// A running `cimon serve`.
 pub struct Server {
