@@ -19,6 +19,7 @@ pub mod commands;
 pub mod config;
 pub mod delivery;
 pub mod exit_code;
+pub mod forge;
 pub mod http;
 pub mod junit;
 pub mod logging;

@@ -4,12 +4,16 @@
 //! `cimon.run/v1` contract; `schemas/run-report.v1.json` is generated from them (see
 //! [`crate::schema`]) and a test fails when the committed copy is stale.
 
+mod check;
 mod history;
 pub mod json;
 mod outcome;
 mod run;
 mod test_case;
 
+pub use check::{
+    Annotation, AnnotationLevel, CheckReport, Comment, Conclusion, DEFAULT_CHECK_NAME,
+};
 pub use history::{
     PipelineState, RunPage, RunQuery, RunSummary, TestQuery, TestRunEntry, TestStats,
     DURATION_BUCKETS_SECONDS,
