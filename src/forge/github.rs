@@ -230,8 +230,8 @@ impl Github {
     }
 
     async fn comment(&self, number: u64, comment: &Comment) -> Result<CommentOutcome, ForgeError> {
-        let line =
-            marker_line(&comment.marker).map_err(|e| ForgeError::invalid("GitHub comment", e.to_string()))?;
+        let line = marker_line(&comment.marker)
+            .map_err(|e| ForgeError::invalid("GitHub comment", e.to_string()))?;
         let body = json!({ "body": marked_body(&line, &comment.body, GITHUB_COMMENT_LIMIT) });
         let octo = github_client(&self.token, &self.settings.http)?;
         let first = self.repo_url(&format!("issues/{number}/comments?per_page=100"))?;
@@ -277,10 +277,11 @@ impl Github {
             let answer = self.send(octo, Verb::Get, &url, None).await?;
             let page: Vec<WireComment> = serde_json::from_str(&answer.body)
                 .map_err(|e| ForgeError::invalid(&operation(Verb::Get, &url), e.to_string()))?;
-            if let Some(found) = page
-                .iter()
-                .find(|c| c.body.as_deref().is_some_and(|b| limits::has_marker(b, line)))
-            {
+            if let Some(found) = page.iter().find(|c| {
+                c.body
+                    .as_deref()
+                    .is_some_and(|b| limits::has_marker(b, line))
+            }) {
                 return Ok(Some(found.id));
             }
             match answer.next {
@@ -354,7 +355,10 @@ mod tests {
             ("github_pat_11A", TokenKind::NotApp),
             ("gho_x", TokenKind::NotApp),
             ("ghu_x", TokenKind::NotApp),
-            ("0123456789abcdef0123456789abcdef01234567", TokenKind::Unknown),
+            (
+                "0123456789abcdef0123456789abcdef01234567",
+                TokenKind::Unknown,
+            ),
         ];
         for (token, kind) in table {
             assert_eq!(token_kind(&Secret::new(token)), kind, "{token}");
@@ -369,7 +373,12 @@ mod tests {
             assert!(valid_sha(bad).is_err(), "{bad}");
         }
         let forge = |repo: &str| {
-            Github::new(DEFAULT_API_URL, repo, Secret::new("t"), ForgeSettings::default())
+            Github::new(
+                DEFAULT_API_URL,
+                repo,
+                Secret::new("t"),
+                ForgeSettings::default(),
+            )
         };
         assert_eq!(
             forge("octo/app").repo_url("check-runs").unwrap(),

@@ -64,7 +64,12 @@ impl Gitlab {
         format!("{}/projects/{}/{rest}", self.api, self.project)
     }
 
-    async fn send(&self, verb: Verb, url: &str, body: Option<&Value>) -> Result<Answer, ForgeError> {
+    async fn send(
+        &self,
+        verb: Verb,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, ForgeError> {
         let client = client_for(&self.settings.http).map_err(|e| ForgeError {
             kind: ErrorKind::Other,
             operation: "GitLab client".into(),

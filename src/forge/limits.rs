@@ -161,9 +161,7 @@ pub fn annotation_batches(annotations: &[Annotation]) -> (Vec<&[Annotation]>, us
 
 /// A comment marker is unusable (it must fit in an HTML comment and a search).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "comment marker {0:?} is invalid: use 1 to 64 letters, digits, `.`, `_`, `-` or `/`"
-)]
+#[error("comment marker {0:?} is invalid: use 1 to 64 letters, digits, `.`, `_`, `-` or `/`")]
 pub struct MarkerError(pub String);
 
 /// The hidden line that identifies a sticky comment: `<!-- cimon:{marker} -->`.
@@ -237,7 +235,10 @@ mod tests {
     fn short_markdown_is_untouched() {
         let text = "# ok\n| a | b |\n|---|---|\n| 1 | 2 |\n";
         assert!(matches!(truncate_markdown(text, 100), Cow::Borrowed(t) if t == text));
-        assert!(matches!(truncate_markdown(text, text.len()), Cow::Borrowed(_)));
+        assert!(matches!(
+            truncate_markdown(text, text.len()),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]
@@ -317,11 +318,11 @@ mod tests {
         let body = marked_body(&line, "hello", 100);
         assert_eq!(body, "<!-- cimon:flakiness -->\nhello");
         assert!(has_marker(&body, &line));
-        assert!(!has_marker("quoting <!-- cimon:flakiness --> inline", &line));
         assert!(!has_marker(
-            "<!-- cimon:flakiness-2 -->\nother",
+            "quoting <!-- cimon:flakiness --> inline",
             &line
         ));
+        assert!(!has_marker("<!-- cimon:flakiness-2 -->\nother", &line));
         let long = marked_body(&line, &"row\n".repeat(100_000), GITHUB_COMMENT_LIMIT);
         assert!(long.len() <= GITHUB_COMMENT_LIMIT);
         assert!(has_marker(&long, &line));

@@ -222,12 +222,19 @@ pub async fn publish(
                 fallback_reason: Some(reason),
             } = &published
             {
-                tracing::info!("{}: commit status instead of a check run: {reason}", forge.kind());
+                tracing::info!(
+                    "{}: commit status instead of a check run: {reason}",
+                    forge.kind()
+                );
             }
             report.check = Some(published);
         }
         Err(error) if !strict => {
-            let line = format!("{}: cannot publish check {:?}: {error}", forge.kind(), check.name);
+            let line = format!(
+                "{}: cannot publish check {:?}: {error}",
+                forge.kind(),
+                check.name
+            );
             tracing::warn!("{line}");
             report.warnings.push(line);
         }

@@ -94,8 +94,10 @@ pub fn github_client(token: &Secret, http: &HttpConfig) -> Result<Octocrab, Forg
         message,
     };
     let client = client_for(http).map_err(|e| setup(e.to_string()))?;
-    let mut authorization = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-        .map_err(|_| setup("the GitHub token contains characters not allowed in a header".into()))?;
+    let mut authorization =
+        HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+            setup("the GitHub token contains characters not allowed in a header".into())
+        })?;
     authorization.set_sensitive(true);
     let octo = octocrab::OctocrabBuilder::new_empty()
         .with_service(Transport {
@@ -380,6 +382,16 @@ mod tests {
         map
     }
 
+    /// (status, headers, body, kind, transient, retry_after seconds)
+    type Row<'a> = (
+        u16,
+        HeaderMap,
+        &'a str,
+        Option<ErrorKind>,
+        bool,
+        Option<u64>,
+    );
+
     #[test]
     fn classification_table() {
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
@@ -387,26 +399,84 @@ mod tests {
         let integration = r#"{"message":"Resource not accessible by integration","documentation_url":"https://docs.github.com/rest"}"#;
         let secondary = r#"{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again."}"#;
         let reset = (t + 120).to_string();
-        // (status, headers, body, kind, transient, retry_after seconds)
-        let table: Vec<(u16, HeaderMap, &str, Option<ErrorKind>, bool, Option<u64>)> = vec![
+        let table: Vec<Row> = vec![
             (201, headers(&[]), "{}", None, false, None),
-            (403, headers(&[]), integration, Some(ErrorKind::Permission), false, None),
-            (401, headers(&[]), "{}", Some(ErrorKind::Permission), false, None),
-            (404, headers(&[]), "{}", Some(ErrorKind::NotFound), false, None),
-            (422, headers(&[]), "{}", Some(ErrorKind::Other), false, None),
-            (500, headers(&[]), "oops", Some(ErrorKind::Other), true, None),
-            (502, headers(&[("retry-after", "3")]), "", Some(ErrorKind::Other), true, Some(3)),
-            (429, headers(&[("retry-after", "7")]), "{}", Some(ErrorKind::RateLimit), true, Some(7)),
             (
                 403,
-                headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset)]),
+                headers(&[]),
+                integration,
+                Some(ErrorKind::Permission),
+                false,
+                None,
+            ),
+            (
+                401,
+                headers(&[]),
+                "{}",
+                Some(ErrorKind::Permission),
+                false,
+                None,
+            ),
+            (
+                404,
+                headers(&[]),
+                "{}",
+                Some(ErrorKind::NotFound),
+                false,
+                None,
+            ),
+            (422, headers(&[]), "{}", Some(ErrorKind::Other), false, None),
+            (
+                500,
+                headers(&[]),
+                "oops",
+                Some(ErrorKind::Other),
+                true,
+                None,
+            ),
+            (
+                502,
+                headers(&[("retry-after", "3")]),
+                "",
+                Some(ErrorKind::Other),
+                true,
+                Some(3),
+            ),
+            (
+                429,
+                headers(&[("retry-after", "7")]),
+                "{}",
+                Some(ErrorKind::RateLimit),
+                true,
+                Some(7),
+            ),
+            (
+                403,
+                headers(&[
+                    ("x-ratelimit-remaining", "0"),
+                    ("x-ratelimit-reset", &reset),
+                ]),
                 r#"{"message":"API rate limit exceeded"}"#,
                 Some(ErrorKind::RateLimit),
                 true,
                 Some(120),
             ),
-            (403, headers(&[]), secondary, Some(ErrorKind::RateLimit), true, Some(60)),
-            (403, headers(&[("retry-after", "5")]), secondary, Some(ErrorKind::RateLimit), true, Some(5)),
+            (
+                403,
+                headers(&[]),
+                secondary,
+                Some(ErrorKind::RateLimit),
+                true,
+                Some(60),
+            ),
+            (
+                403,
+                headers(&[("retry-after", "5")]),
+                secondary,
+                Some(ErrorKind::RateLimit),
+                true,
+                Some(5),
+            ),
             (
                 429,
                 headers(&[("ratelimit-remaining", "0"), ("ratelimit-reset", &reset)]),
@@ -422,7 +492,11 @@ mod tests {
                 (Ok(()), None) => {}
                 (Err(Attempt::Transient { error, retry_after }), Some(k)) if transient => {
                     assert_eq!(error.kind, k, "{status} {body}");
-                    assert_eq!(retry_after, wait.map(Duration::from_secs), "{status} {body}");
+                    assert_eq!(
+                        retry_after,
+                        wait.map(Duration::from_secs),
+                        "{status} {body}"
+                    );
                     assert_eq!(error.status, Some(status));
                 }
                 (Err(Attempt::Permanent(error)), Some(k)) if !transient => {
@@ -439,8 +513,17 @@ mod tests {
             error_message(r#"{"message":"Validation Failed","errors":[{"code":"custom"}]}"#),
             r#"Validation Failed [{"code":"custom"}]"#
         );
-        assert_eq!(error_message(r#"{"error":"insufficient_scope"}"#), "insufficient_scope");
-        assert_eq!(error_message("<html>\nbad gateway</html>"), "<html> bad gateway</html>");
-        assert_eq!(error_message(&"x".repeat(1_000)).chars().count(), MESSAGE_LIMIT);
+        assert_eq!(
+            error_message(r#"{"error":"insufficient_scope"}"#),
+            "insufficient_scope"
+        );
+        assert_eq!(
+            error_message("<html>\nbad gateway</html>"),
+            "<html> bad gateway</html>"
+        );
+        assert_eq!(
+            error_message(&"x".repeat(1_000)).chars().count(),
+            MESSAGE_LIMIT
+        );
     }
 }

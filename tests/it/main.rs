@@ -7,6 +7,7 @@ mod conformance;
 mod delivery;
 mod dialects;
 mod email;
+mod forge;
 mod notify;
 mod schema;
 mod server;
