@@ -15,7 +15,8 @@
 //! - Sticky comment: the first comment carrying the marker line, searched page by page
 //!   (`GET /repos/{o}/{r}/issues/{pr}/comments?per_page=100`, `Link: rel="next"`), is
 //!   updated (`PATCH /repos/{o}/{r}/issues/comments/{id}`); otherwise one is created
-//!   (`POST /repos/{o}/{r}/issues/{pr}/comments`). A 403 on writing (a fork's read-only
+//!   (`POST /repos/{o}/{r}/issues/{pr}/comments`), also when the update is refused (a
+//!   comment someone else wrote with the marker). A 403 on creating (a fork's read-only
 //!   token) is a notice, not an error.
 
 use serde::Deserialize;
@@ -248,7 +249,10 @@ impl Github {
             let url = self.repo_url(&format!("issues/comments/{id}"))?;
             match self.send(&octo, Verb::Patch, &url, Some(&body)).await {
                 Ok(_) => return Ok(CommentOutcome::Updated { id }),
-                Err(e) if e.kind == ErrorKind::Permission => return Ok(read_only(&e)),
+                // Someone else's comment carrying the marker, or a deleted one: create ours.
+                Err(e) if matches!(e.kind, ErrorKind::Permission | ErrorKind::NotFound) => {
+                    tracing::debug!("cannot update comment {id} ({e}); creating one");
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -10,7 +10,8 @@
 //! - Sticky note: the first note carrying the marker line, searched page by page
 //!   (`GET /projects/:id/merge_requests/:iid/notes?per_page=100&sort=asc&order_by=created_at`,
 //!   `Link: rel="next"` or `X-Next-Page`), is updated (`PUT …/notes/:note_id`); otherwise one is
-//!   created (`POST …/notes`). A 403 on writing is a notice, not an error.
+//!   created (`POST …/notes`), also when the update is refused (someone else's note with
+//!   the marker). A 403 on creating is a notice, not an error.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -128,11 +129,14 @@ impl Gitlab {
         };
         if let Some(id) = existing {
             let url = format!("{notes}/{id}");
-            return match self.send(Verb::Put, &url, Some(&body)).await {
-                Ok(_) => Ok(CommentOutcome::Updated { id }),
-                Err(e) if e.kind == ErrorKind::Permission => Ok(read_only(&e)),
-                Err(e) => Err(e),
-            };
+            match self.send(Verb::Put, &url, Some(&body)).await {
+                Ok(_) => return Ok(CommentOutcome::Updated { id }),
+                // Someone else's note carrying the marker, or a deleted one: create ours.
+                Err(e) if matches!(e.kind, ErrorKind::Permission | ErrorKind::NotFound) => {
+                    tracing::debug!("cannot update note {id} ({e}); creating one");
+                }
+                Err(e) => return Err(e),
+            }
         }
         match self.send(Verb::Post, &notes, Some(&body)).await {
             Ok(answer) => {

@@ -259,3 +259,53 @@ pub async fn publish(
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ci::credentials_from_env;
+
+    #[test]
+    fn the_forge_follows_the_ci_and_needs_a_token() {
+        let pick = |pairs: &[(&str, &str)]| {
+            let env = Env::from_pairs(pairs.iter().copied());
+            forge_from_env(&env, &credentials_from_env(&env), &ForgeSettings::default())
+                .map(|f| f.kind())
+        };
+        let github = [
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_REPOSITORY", "octo/app"),
+            ("GITHUB_TOKEN", "ghs_x"),
+        ];
+        assert_eq!(pick(&github), Some("github"));
+        assert_eq!(pick(&github[..2]), None, "no token");
+        assert_eq!(pick(&[github[0], github[2]]), None, "no repository");
+        let gitlab = [
+            ("GITLAB_CI", "true"),
+            ("CI_PROJECT_ID", "1"),
+            ("CI_SERVER_URL", "https://gitlab.example.com"),
+            ("CIMON_GITLAB_TOKEN", "glpat-x"),
+        ];
+        assert_eq!(pick(&gitlab), Some("gitlab"));
+        assert_eq!(pick(&gitlab[..3]), None, "CI_JOB_TOKEN is not enough");
+        assert_eq!(
+            pick(&[("JENKINS_URL", "https://ci"), ("BUILD_URL", "https://ci/1")]),
+            None
+        );
+    }
+
+    #[test]
+    fn errors_say_what_where_and_how() {
+        let e = ForgeError {
+            kind: ErrorKind::Permission,
+            operation: "POST https://api.github.com/repos/o/r/check-runs".into(),
+            status: Some(403),
+            message: "Resource not accessible by integration".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "POST https://api.github.com/repos/o/r/check-runs: permission denied (HTTP 403): \
+             Resource not accessible by integration"
+        );
+    }
+}

@@ -705,3 +705,34 @@ async fn gitlab_note_found_on_page_2_is_updated_else_created() {
         .unwrap();
     assert_eq!(outcome, CommentOutcome::Created { id: 1201 });
 }
+
+#[tokio::test]
+async fn a_marked_comment_we_may_not_edit_leads_to_a_new_one() {
+    let server = MockServer::start().await;
+    // Page 2: the documented comment, changed to carry the marker (someone else's, id 98).
+    let mut theirs = api_fixture("github/rest-openapi-examples/issue-comment.json");
+    theirs["id"] = json!(98);
+    theirs["body"] = json!("<!-- cimon:flakiness -->\nfake verdict");
+    mount_comment_pages(&server, json!([theirs])).await;
+    Mock::given(method("PATCH"))
+        .and(path("/repos/octo/app/issues/comments/98"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+            "message": "Must have admin rights to Repository."
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/octo/app/issues/7/comments"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(api_fixture(
+            "github/rest-openapi-examples/issue-comment.json",
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let outcome = github(&server, APP_TOKEN)
+        .upsert_comment(7, &comment())
+        .await
+        .unwrap();
+    assert_eq!(outcome, CommentOutcome::Created { id: 1 });
+}
