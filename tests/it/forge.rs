@@ -736,3 +736,25 @@ async fn a_marked_comment_we_may_not_edit_leads_to_a_new_one() {
         .unwrap();
     assert_eq!(outcome, CommentOutcome::Created { id: 1 });
 }
+
+#[tokio::test]
+async fn a_rate_limit_longer_than_the_deadline_is_a_typed_error_at_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "3600")
+                .set_body_json(json!({ "message": "API rate limit exceeded" })),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let started = std::time::Instant::now();
+    let err = publish(&github(&server, APP_TOKEN), &check(0), None, true)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::RateLimit);
+    assert_eq!(err.status, Some(429));
+    assert!(err.message.contains("API rate limit exceeded"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
