@@ -589,6 +589,7 @@ async fn gitlab_commit_status_from_the_ci_environment() {
         .and(header("private-token", GITLAB_TOKEN))
         .and(header("user-agent", USER_AGENT))
         .and(header("content-type", "application/json"))
+        .and(header("accept", "application/json"))
         .respond_with(ResponseTemplate::new(201).set_body_json(api_fixture(
             "gitlab/narkoz-gitlab/spec/fixtures/project_update_commit_status.json",
         )))
