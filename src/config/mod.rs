@@ -93,8 +93,8 @@ pub struct ChannelSpec {
     pub events: Vec<Event>,
     /// Branch globs; `None`: the default branch.
     pub branches: Option<BranchFilter>,
-    /// Template text.
-    pub template: Option<String>,
+    /// The compiled `template` (read relative to the configuration file's folder).
+    pub template: Option<crate::notify::template::Template>,
     /// Mentions.
     pub mentions: Vec<String>,
     /// Deadline for this channel, retries included.
@@ -563,14 +563,17 @@ fn channel(
             )
         })?,
     };
-    if ch.template.is_some() {
-        // Refused rather than silently ignored until the channels render templates.
-        return Err(err(
-            "template",
-            "custom templates are not supported by this version of cimon yet; remove the key"
-                .into(),
-        ));
-    }
+    let events = ch
+        .events
+        .clone()
+        .unwrap_or_else(|| vec![Event::Failure, Event::Fixed]);
+    let template = match &ch.template {
+        None => None,
+        Some(path) => Some(
+            crate::notify::template::Template::load(ctx.file, kind, path, &events, read_file)
+                .map_err(|m| err("template", m))?,
+        ),
+    };
     let Pos { line, col } = ctx.doc.pos(&ptr);
     Ok(ChannelSpec {
         label: ch
@@ -579,12 +582,9 @@ fn channel(
             .unwrap_or_else(|| format!("{}#{}", kind.as_str(), i + 1)),
         origin: format!("{}:{line}:{col}: {context}", ctx.file),
         kind,
-        events: ch
-            .events
-            .clone()
-            .unwrap_or_else(|| vec![Event::Failure, Event::Fixed]),
+        events,
         branches,
-        template: ch.template.clone(),
+        template,
         mentions: ch.mentions.clone().unwrap_or_default(),
         timeout,
         url,

@@ -182,3 +182,59 @@ fn the_committed_schema_is_current() {
     generated.push('\n');
     assert!(committed == generated, "schemas/policy.v1.json is stale: run `cargo run -- schema policy > schemas/policy.v1.json`");
 }
+
+#[test]
+fn templates_are_read_next_to_the_file_and_checked_at_load() {
+    let files = |p: &Path| match p.to_str() {
+        Some("ci/notify/slack.j2") => Ok("{{ icon }} {{ title }}\n{{ counts }}".to_owned()),
+        Some("ci/notify/typo.j2") => Ok("line one\n{{ repo }}\n".to_owned()),
+        Some("ci/notify/broken.j2") => Ok("a\n{% for %}\n".to_owned()),
+        _ => no_files(p),
+    };
+    let yaml = |template: &str, kind: &str| {
+        format!("version: 1\nnotify:\n  channels:\n    - type: {kind}\n      url_env: SLACK_WEBHOOK_URL\n      template: {template}\n")
+    };
+    let config = parse(
+        "ci/.cimon.yml",
+        &yaml("notify/slack.j2", "slack"),
+        &env(),
+        &files,
+    )
+    .unwrap();
+    let channel = &config.notify.unwrap().channels[0];
+    let body = channel
+        .template
+        .as_ref()
+        .unwrap()
+        .render(&crate::notify::message::samples::three_failed())
+        .unwrap();
+    assert!(
+        body.ends_with("3 failed, 117 passed of 120 tests"),
+        "{body}"
+    );
+    for (template, kind, want) in [
+        (
+            "notify/typo.j2",
+            "slack",
+            "ci/.cimon.yml:6:7: notify.channels[0] (slack): template: ci/notify/typo.j2: line 2: undefined value",
+        ),
+        (
+            "notify/broken.j2",
+            "discord",
+            "ci/.cimon.yml:6:7: notify.channels[0] (discord): template: ci/notify/broken.j2: line 2: syntax error",
+        ),
+        (
+            "notify/missing.j2",
+            "teams",
+            "ci/.cimon.yml:6:7: notify.channels[0] (teams): template: cannot read ci/notify/missing.j2",
+        ),
+        (
+            "notify/slack.j2",
+            "webhook",
+            "ci/.cimon.yml:6:7: notify.channels[0] (webhook): template: a webhook channel sends structured JSON and takes no template",
+        ),
+    ] {
+        let e = parse("ci/.cimon.yml", &yaml(template, kind), &env(), &files).unwrap_err();
+        assert!(e.to_string().starts_with(want), "{e}\nwanted {want}");
+    }
+}

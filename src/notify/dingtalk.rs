@@ -262,7 +262,7 @@ impl Notifier for DingTalk {
         "dingtalk"
     }
 
-    fn render(&self, message: &Message) -> Rendered {
+    fn render_with(&self, message: &Message, template: Option<&str>) -> Rendered {
         let title = robot::clip(&robot::plain(&message.title()), MAX_TITLE_CHARS);
         let run = message.run_url.as_deref().and_then(robot::link_url);
         let card_url = run
@@ -284,7 +284,7 @@ impl Notifier for DingTalk {
             tail.push_str(&mentions.join(" "));
         }
         tail.push_str("\n\n###### cimon");
-        let text = robot::markdown_body(message, &DIALECT, &head, &tail, MAX_TEXT_BYTES);
+        let text = robot::body(message, template, &DIALECT, &head, &tail, MAX_TEXT_BYTES);
         let body = match card_url {
             Some(url) => json!({
                 "msgtype": "actionCard",

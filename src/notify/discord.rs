@@ -96,9 +96,9 @@ impl Discord {
         Ok(Self { url, users, roles })
     }
 
-    fn payload(&self, m: &Message) -> Value {
+    fn payload(&self, m: &Message, body: Option<&str>) -> Value {
         let mut payload = json!({
-            "embeds": [embed(m)],
+            "embeds": [embed(m, body)],
             "allowed_mentions": {"parse": []},
         });
         let content: Vec<String> = (self.users.iter().map(|id| format!("<@{id}>")))
@@ -122,11 +122,11 @@ impl Notifier for Discord {
         "discord"
     }
 
-    fn render(&self, message: &Message) -> Rendered {
+    fn render_with(&self, message: &Message, body: Option<&str>) -> Rendered {
         Rendered::Http(HttpRequest {
             url: self.url.clone(),
             headers: vec![("Content-Type".into(), "application/json".into())],
-            body: self.payload(message).to_string().into_bytes(),
+            body: self.payload(message, body).to_string().into_bytes(),
         })
     }
 
@@ -239,10 +239,14 @@ fn is_snowflake(id: &str) -> bool {
 }
 
 /// The embed, within every per-field limit and the 6 000-character total.
-fn embed(m: &Message) -> Value {
+/// The embed; a template's body replaces the description and fields (within the same limits).
+fn embed(m: &Message, template: Option<&str>) -> Value {
     let title = escaped(&m.title(), TITLE_MAX);
     let footer = "cimon";
     let mut fields = Vec::new();
+    if template.is_some() {
+        return finish(m, title, footer, fields, template);
+    }
     let mut add = |name: &str, value: String, inline: bool| {
         fields.push(json!({"name": name, "value": value, "inline": inline}));
     };
@@ -288,6 +292,18 @@ fn embed(m: &Message) -> Value {
         add("Gate", value, false);
     }
     fields.truncate(FIELDS_MAX);
+    finish(m, title, footer, fields, None)
+}
+
+/// The embed around `fields`: the description is `template`, cut to what the limits leave,
+/// or the counts and test lists.
+fn finish(
+    m: &Message,
+    title: String,
+    footer: &str,
+    fields: Vec<Value>,
+    template: Option<&str>,
+) -> Value {
     let used = title.chars().count()
         + footer.len()
         + fields
@@ -295,17 +311,10 @@ fn embed(m: &Message) -> Value {
             .map(|f| chars(&f["name"]) + chars(&f["value"]))
             .sum::<usize>();
     let budget = DESCRIPTION_MAX.min(TOTAL_MAX.saturating_sub(used));
-    let mut description = format!("**{}**", m.counts());
-    for (heading, tests, flaky) in [
-        ("Failed tests", &m.failed, false),
-        ("Flaky tests", &m.flaky, true),
-    ] {
-        if !tests.is_empty() {
-            description.push_str(&format!("\n\n**{heading}** ({})", tests.len()));
-            let lines = tests.iter().take(TESTS_SHOWN).map(|t| line(t, flaky));
-            push_lines(&mut description, lines, tests.len(), budget);
-        }
-    }
+    let description = match template {
+        Some(text) => super::robot::clip(text, budget),
+        None => description(m, budget),
+    };
     let color = match m.event {
         Event::Failure | Event::StillFailing | Event::GateFailed => 0xCF222E,
         Event::Fixed | Event::Success => 0x1A7F37,
@@ -322,6 +331,22 @@ fn embed(m: &Message) -> Value {
         embed["url"] = json!(url);
     }
     embed
+}
+
+/// The default description: the counts, then failed and flaky tests within `budget`.
+fn description(m: &Message, budget: usize) -> String {
+    let mut description = format!("**{}**", m.counts());
+    for (heading, tests, flaky) in [
+        ("Failed tests", &m.failed, false),
+        ("Flaky tests", &m.flaky, true),
+    ] {
+        if !tests.is_empty() {
+            description.push_str(&format!("\n\n**{heading}** ({})", tests.len()));
+            let lines = tests.iter().take(TESTS_SHOWN).map(|t| line(t, flaky));
+            push_lines(&mut description, lines, tests.len(), budget);
+        }
+    }
+    description
 }
 
 fn chars(v: &Value) -> usize {
@@ -377,6 +402,11 @@ fn link(url: &str, label: &str) -> Option<String> {
             .replace(' ', "%20");
         format!("[{label}]({href})")
     })
+}
+
+/// Untrusted text for a template (see [`escaped`]).
+pub(crate) fn escape_text(s: &str) -> String {
+    escaped(s, usize::MAX)
 }
 
 /// Untrusted text, escaped and cut to `max` characters; `@everyone` and `@here` broken by a

@@ -37,6 +37,8 @@ const MAX_NAME: usize = 300;
 const MAX_MESSAGE: usize = 300;
 /// Longest subject, in bytes.
 const MAX_SUBJECT: usize = 200;
+/// Most bytes of a template's output in the HTML part.
+const MAX_TEMPLATE_BYTES: usize = 100_000;
 /// Default time allowed for one attempt (connect, TLS, AUTH, the whole SMTP dialogue).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -248,13 +250,17 @@ impl Notifier for Email {
         "email"
     }
 
-    fn render(&self, message: &Message) -> Rendered {
+    /// A template's `body` replaces the HTML part's content; the text part stays the default.
+    fn render_with(&self, message: &Message, body: Option<&str>) -> Rendered {
         Rendered::Email(super::Email {
             from: self.from.to_string(),
             to: self.to.iter().map(Mailbox::to_string).collect(),
             subject: render_subject(message),
             text: render_text(message),
-            html: render_html(message),
+            html: match body {
+                Some(body) => render_templated_html(message, body),
+                None => render_html(message),
+            },
         })
     }
 
@@ -472,14 +478,8 @@ pub fn render_text(m: &Message) -> String {
 /// is HTML-escaped; only `http(s)` URLs become links.
 pub fn render_html(m: &Message) -> String {
     let h = |s: &str| escape::html(s);
-    let title = h(&m.title());
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>{title}</title>\n</head>\n\
-         <body style=\"font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; font-size: 14px; color: #1f2328;\">\n\
-         <h2 style=\"margin: 0 0 12px 0;\">{title}</h2>\n<table style=\"border-collapse: collapse;\">\n"
-    );
+    let mut out = open_document(m);
+    out.push_str("<table style=\"border-collapse: collapse;\">\n");
     for (label, value, link) in facts(m) {
         let value = match link {
             Some(url) => format!("<a href=\"{}\"><code>{}</code></a>", h(url), h(&value)),
@@ -533,11 +533,37 @@ pub fn render_html(m: &Message) -> String {
     if let Some(url) = safe_link(m.run_url.as_deref()) {
         let _ = writeln!(out, "<p><a href=\"{}\">View the run</a></p>", h(url));
     }
-    out.push_str(
-        "<p style=\"color: #59636e; font-size: 12px;\">Sent by cimon</p>\n</body>\n</html>\n",
-    );
+    out.push_str(CLOSE_DOCUMENT);
     out
 }
+
+/// The HTML part around a template's output (already HTML-escaped where it printed values),
+/// cut to [`MAX_TEMPLATE_BYTES`].
+pub fn render_templated_html(m: &Message, body: &str) -> String {
+    let mut out = open_document(m);
+    out.push_str(&super::robot::cut_to(
+        body.to_owned(),
+        MAX_TEMPLATE_BYTES,
+        super::robot::bytes,
+    ));
+    out.push('\n');
+    out.push_str(CLOSE_DOCUMENT);
+    out
+}
+
+/// The start of the HTML part, up to the title heading.
+fn open_document(m: &Message) -> String {
+    let title = escape::html(&m.title());
+    format!(
+        "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>{title}</title>\n</head>\n\
+         <body style=\"font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; font-size: 14px; color: #1f2328;\">\n\
+         <h2 style=\"margin: 0 0 12px 0;\">{title}</h2>\n"
+    )
+}
+
+/// The end of the HTML part.
+const CLOSE_DOCUMENT: &str =
+    "<p style=\"color: #59636e; font-size: 12px;\">Sent by cimon</p>\n</body>\n</html>\n";
 
 #[cfg(test)]
 mod tests;

@@ -93,7 +93,7 @@ async fn one(
     if let Some(reason) = skip_reason(&channel.spec, message, default_branches) {
         return row(Status::Skipped(reason), 0);
     }
-    let rendered = channel.notifier.render(message);
+    let rendered = render(channel, message);
     let deadline = channel.spec.timeout;
     let policy = policy(deadline);
     let stage = retry::run(&policy, || async {
@@ -120,6 +120,25 @@ async fn one(
             row(Status::Failed(why), gave_up.attempts)
         }
         Err(_) => row(Status::Failed(format!("no answer within {deadline:?}")), 0),
+    }
+}
+
+/// The channel's payload for `message`: with its template's body when it has one; when the
+/// template fails on this message (an optional value used unguarded), the default body and a
+/// warning.
+pub fn render(channel: &Channel, message: &Message) -> super::Rendered {
+    let Some(template) = &channel.spec.template else {
+        return channel.notifier.render(message);
+    };
+    match template.render(message) {
+        Ok(body) => channel.notifier.render_with(message, Some(&body)),
+        Err(e) => {
+            tracing::warn!(
+                "{}: the template failed on this message ({e}); sending the default message",
+                channel.spec.label
+            );
+            channel.notifier.render(message)
+        }
     }
 }
 

@@ -272,7 +272,7 @@ impl Notifier for Feishu {
         "feishu"
     }
 
-    fn render(&self, message: &Message) -> Rendered {
+    fn render_with(&self, message: &Message, template: Option<&str>) -> Rendered {
         // plain_text is shown as is: the title only needs to be one clean line.
         let title = robot::clip(&robot::plain(&message.title()), MAX_TITLE_CHARS);
         let mut tail = String::new();
@@ -288,7 +288,7 @@ impl Notifier for Feishu {
         tail.push_str("\n<font color='grey'>cimon</font>");
         let skeleton = serde_json::to_vec(&self.body(message, &title, "")).map_or(0, |b| b.len());
         let budget = MAX_BODY_BYTES.saturating_sub(SIGNATURE_RESERVE + skeleton);
-        let content = robot::markdown_body(message, &DIALECT, "", &tail, budget);
+        let content = robot::body(message, template, &DIALECT, "", &tail, budget);
         Rendered::Http(HttpRequest {
             url: self.url.clone(),
             headers: vec![(

@@ -24,6 +24,7 @@ mod robot;
 pub mod slack;
 pub mod state;
 pub mod teams;
+pub mod template;
 pub mod webhook;
 pub mod wecom;
 
@@ -140,8 +141,14 @@ pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), NotifyError>> +
 pub trait Notifier: Send + Sync {
     /// The channel's type name as written in `.cimon.yml` (`slack`, `dingtalk`, …).
     fn kind(&self) -> &'static str;
-    /// The message as this channel's payload. Pure: same message, same output.
-    fn render(&self, message: &Message) -> Rendered;
+    /// The message as this channel's payload, with `body` (a rendered [`template`], already
+    /// escaped for the channel's medium) in place of the default body when given; the
+    /// envelope, limits and mentions stay the channel's. Pure: same input, same output.
+    fn render_with(&self, message: &Message, body: Option<&str>) -> Rendered;
+    /// The message as this channel's payload, with the default body.
+    fn render(&self, message: &Message) -> Rendered {
+        self.render_with(message, None)
+    }
     /// One attempt to deliver `rendered` (signing, where the vendor requires it, happens
     /// here with the current time). Never retries.
     fn send<'a>(&'a self, client: &'a reqwest::Client, rendered: &'a Rendered) -> SendFuture<'a>;

@@ -283,17 +283,57 @@ pub(crate) fn markdown_body(
     cut_to(out, max, cost)
 }
 
+/// The body of a notification whose middle is a template's output (already escaped):
+/// `head`, `template` cut to what `max` leaves, `tail` — so mentions and the footer survive.
+pub(crate) fn templated_body(
+    template: &str,
+    dialect: &Dialect,
+    head: &str,
+    tail: &str,
+    max: usize,
+) -> String {
+    let cost = dialect.cost;
+    let room = max.saturating_sub(cost(head) + cost(tail));
+    let middle = cut_to(template.to_owned(), room, cost);
+    cut_to(format!("{head}{middle}{tail}"), max, cost)
+}
+
+/// The body of a robot message: `template` (see [`templated_body`]) or the default layout
+/// ([`markdown_body`]).
+pub(crate) fn body(
+    message: &Message,
+    template: Option<&str>,
+    dialect: &Dialect,
+    head: &str,
+    tail: &str,
+    max: usize,
+) -> String {
+    match template {
+        Some(t) => templated_body(t, dialect, head, tail, max),
+        None => markdown_body(message, dialect, head, tail, max),
+    }
+}
+
 /// `s` shortened on a character boundary until its cost is at most `max` (a last resort: the
-/// layout keeps within the limit unless the fixed parts alone exceed it).
+/// layout keeps within the limit unless the fixed parts alone exceed it). `cost` must grow
+/// with the prefix; the cut is found by bisection, so a large template output stays cheap.
 pub(crate) fn cut_to(mut s: String, max: usize, cost: fn(&str) -> usize) -> String {
     if cost(&s) <= max {
         return s;
     }
-    while cost(&s) + cost("…") > max {
-        if s.pop().is_none() {
-            break;
+    let room = max.saturating_sub(cost("…"));
+    let boundaries: Vec<usize> = s.char_indices().map(|(i, _)| i).collect();
+    // The longest prefix (ending at a char boundary) that fits: boundaries[lo] always fits.
+    let (mut lo, mut hi) = (0, boundaries.len());
+    while lo + 1 < hi {
+        let mid = (lo + hi) / 2;
+        if cost(&s[..boundaries[mid]]) <= room {
+            lo = mid;
+        } else {
+            hi = mid;
         }
     }
+    s.truncate(boundaries.get(lo).copied().unwrap_or(0));
     s.push('…');
     s
 }

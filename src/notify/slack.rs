@@ -41,6 +41,8 @@ const TESTS_SHOWN: usize = 10;
 const ITEM_MAX: usize = 200;
 /// Characters of a repository, branch or workflow name kept in a field.
 const VALUE_MAX: usize = 300;
+/// Most sections a template's body fills.
+const BODY_SECTIONS: usize = 10;
 
 /// A validated Slack channel: the webhook URL (a secret) and the mentions to add.
 #[derive(Debug, Clone)]
@@ -88,8 +90,9 @@ impl Slack {
         Ok(Self { url, mentions })
     }
 
-    /// The Block Kit payload for `m`.
-    fn payload(&self, m: &Message) -> Value {
+    /// The Block Kit payload for `m`; a template's `body` replaces the fields, lists and gate
+    /// (in sections of at most 3 000 characters, split at line ends, at most [`BODY_SECTIONS`]).
+    fn payload(&self, m: &Message, body: Option<&str>) -> Value {
         let mut blocks = vec![json!({
             "type": "header",
             "text": {"type": "plain_text", "text": clipped(&m.title(), HEADER_MAX, push_escaped), "emoji": true},
@@ -97,6 +100,21 @@ impl Slack {
         if !self.mentions.is_empty() {
             blocks.push(section(self.mentions.join(" ")));
         }
+        if let Some(body) = body {
+            blocks.extend(sections(body).into_iter().map(section));
+        } else {
+            self.default_body(m, &mut blocks);
+        }
+        // The commit is linked from its field.
+        if let Some(run) = m.run_url.as_deref().and_then(|u| link(u, "View run")) {
+            blocks.push(json!({"type": "context", "elements": [mrkdwn(run)]}));
+        }
+        blocks.truncate(BLOCKS_MAX);
+        json!({"text": self.fallback(m), "blocks": blocks})
+    }
+
+    /// The fields, failed and flaky tests and the gate.
+    fn default_body(&self, m: &Message, blocks: &mut Vec<Value>) {
         blocks.push(json!({"type": "section", "fields": fields(m)}));
         if !m.failed.is_empty() {
             blocks.push(section(test_list("Failed tests", &m.failed, |t| {
@@ -127,12 +145,6 @@ impl Slack {
             );
             blocks.push(section(text));
         }
-        // The commit is linked from its field.
-        if let Some(run) = m.run_url.as_deref().and_then(|u| link(u, "View run")) {
-            blocks.push(json!({"type": "context", "elements": [mrkdwn(run)]}));
-        }
-        blocks.truncate(BLOCKS_MAX);
-        json!({"text": self.fallback(m), "blocks": blocks})
     }
 
     /// The top-level `text`: what notifications and clients without blocks show.
@@ -156,11 +168,11 @@ impl Notifier for Slack {
         "slack"
     }
 
-    fn render(&self, message: &Message) -> Rendered {
+    fn render_with(&self, message: &Message, body: Option<&str>) -> Rendered {
         Rendered::Http(HttpRequest {
             url: self.url.clone(),
             headers: vec![("Content-Type".into(), "application/json".into())],
-            body: self.payload(message).to_string().into_bytes(),
+            body: self.payload(message, body).to_string().into_bytes(),
         })
     }
 
@@ -410,6 +422,37 @@ fn clipped(s: &str, max: usize, escape: fn(char, &mut String)) -> String {
         }
     }
     out
+}
+
+/// A template's body in pieces of at most [`SECTION_MAX`] characters, cut at line ends (a
+/// longer line is cut), at most [`BODY_SECTIONS`] of them.
+fn sections(body: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for line in body.lines() {
+        let line = clipped_raw(line.to_owned(), SECTION_MAX);
+        if !current.is_empty() && current.chars().count() + 1 + line.chars().count() > SECTION_MAX {
+            out.push(std::mem::take(&mut current));
+            if out.len() == BODY_SECTIONS {
+                return out;
+            }
+        }
+        if !current.is_empty() {
+            current.push('\n');
+        }
+        current.push_str(&line);
+    }
+    if !current.trim().is_empty() {
+        out.push(current);
+    }
+    out.truncate(BODY_SECTIONS);
+    out
+}
+
+/// Untrusted text for a template: as the `text` fallback writes it (entities, look-alikes for
+/// `*_~` and backticks, no line breaks).
+pub(crate) fn escape_text(s: &str) -> String {
+    clipped(s, usize::MAX, push_inert)
 }
 
 /// Already-safe mrkdwn cut to `max` characters (a last resort; lists stay within limits).

@@ -37,6 +37,8 @@ const TESTS_SHOWN: usize = 10;
 const NAME_MAX: usize = 200;
 /// Characters of a test message, gate reason or fact value kept.
 const TEXT_MAX: usize = 300;
+/// Most bytes of a template's body (the card stays under [`BODY_MAX`]).
+const TEMPLATE_MAX: usize = 20_000;
 
 /// A validated Teams channel: the Workflows webhook URL (a secret, signed by its `sig`
 /// parameter) and the people to mention.
@@ -87,18 +89,20 @@ impl Teams {
     }
 
     /// The `message` envelope around the card, at most `shown` tests per list.
-    fn payload(&self, m: &Message, shown: usize) -> Value {
+    fn payload(&self, m: &Message, shown: usize, body: Option<&str>) -> Value {
         json!({
             "type": "message",
             "attachments": [{
                 "contentType": "application/vnd.microsoft.card.adaptive",
                 "contentUrl": null,
-                "content": self.card(m, shown),
+                "content": self.card(m, shown, body),
             }],
         })
     }
 
-    fn card(&self, m: &Message, shown: usize) -> Value {
+    /// The card; a template's `body` (cut to [`TEMPLATE_MAX`] bytes) replaces the facts,
+    /// lists and gate.
+    fn card(&self, m: &Message, shown: usize, template: Option<&str>) -> Value {
         let color = match m.event {
             Event::Failure | Event::StillFailing | Event::GateFailed => "Attention",
             Event::Fixed | Event::Success => "Good",
@@ -117,30 +121,11 @@ impl Teams {
                 .join(" ");
             body.push(text_block(text));
         }
-        body.push(json!({"type": "FactSet", "facts": facts(m)}));
-        if !m.failed.is_empty() {
-            list(&mut body, "Failed tests", &m.failed, shown, |t| {
-                t.message
-                    .as_deref()
-                    .map(|msg| md(msg, TEXT_MAX))
-                    .unwrap_or_default()
-            });
-        }
-        if !m.flaky.is_empty() {
-            list(&mut body, "Flaky tests", &m.flaky, shown, |t| {
-                let note = format!("passed on attempt {}", t.attempts.max(2));
-                match &t.message {
-                    Some(msg) => format!("{note}, first failure: {}", md(msg, TEXT_MAX)),
-                    None => note,
-                }
-            });
-        }
-        if let Some(gate) = &m.gate {
-            let verdict = if gate.passed { "passed" } else { "blocked" };
-            body.push(text_block(format!("**Gate:** {verdict}")));
-            for reason in gate.reasons.iter().take(TESTS_SHOWN) {
-                body.push(item(format!("• {}", md(reason, TEXT_MAX))));
-            }
+        if let Some(text) = template {
+            let text = super::robot::cut_to(text.to_owned(), TEMPLATE_MAX, super::robot::bytes);
+            body.push(text_block(text));
+        } else {
+            default_body(m, shown, &mut body);
         }
         let actions: Vec<Value> = [
             (m.run_url.as_deref(), "View run"),
@@ -170,16 +155,45 @@ impl Teams {
     }
 }
 
+/// The default body: facts, failed and flaky tests (at most `shown` each), the gate.
+fn default_body(m: &Message, shown: usize, body: &mut Vec<Value>) {
+    body.push(json!({"type": "FactSet", "facts": facts(m)}));
+    if !m.failed.is_empty() {
+        list(body, "Failed tests", &m.failed, shown, |t| {
+            t.message
+                .as_deref()
+                .map(|msg| md(msg, TEXT_MAX))
+                .unwrap_or_default()
+        });
+    }
+    if !m.flaky.is_empty() {
+        list(body, "Flaky tests", &m.flaky, shown, |t| {
+            let note = format!("passed on attempt {}", t.attempts.max(2));
+            match &t.message {
+                Some(msg) => format!("{note}, first failure: {}", md(msg, TEXT_MAX)),
+                None => note,
+            }
+        });
+    }
+    if let Some(gate) = &m.gate {
+        let verdict = if gate.passed { "passed" } else { "blocked" };
+        body.push(text_block(format!("**Gate:** {verdict}")));
+        for reason in gate.reasons.iter().take(TESTS_SHOWN) {
+            body.push(item(format!("• {}", md(reason, TEXT_MAX))));
+        }
+    }
+}
+
 impl Notifier for Teams {
     fn kind(&self) -> &'static str {
         "teams"
     }
 
     /// The card with up to ten tests per list, fewer while the body exceeds 27 000 bytes.
-    fn render(&self, message: &Message) -> Rendered {
+    fn render_with(&self, message: &Message, template: Option<&str>) -> Rendered {
         let mut shown = TESTS_SHOWN;
         let body = loop {
-            let body = self.payload(message, shown).to_string();
+            let body = self.payload(message, shown, template).to_string();
             if body.len() <= BODY_MAX || shown == 0 {
                 break body;
             }
@@ -345,6 +359,11 @@ fn text_block(text: String) -> Value {
 /// A list item: a text block close to the previous one.
 fn item(text: String) -> Value {
     json!({"type": "TextBlock", "text": text, "wrap": true, "spacing": "Small"})
+}
+
+/// Untrusted text for a template (see [`md`]).
+pub(crate) fn escape_text(s: &str) -> String {
+    md(s, usize::MAX)
 }
 
 /// Untrusted text for a `TextBlock` or fact: escaped, cut to `max` characters, with a list

@@ -309,7 +309,9 @@ impl Notifier for Webhook {
         "webhook"
     }
 
-    fn render(&self, message: &Message) -> Rendered {
+    /// The payload is data, not prose: it takes no template (the configuration refuses one),
+    /// so `_template` is not used.
+    fn render_with(&self, message: &Message, _template: Option<&str>) -> Rendered {
         let body = render_body(message);
         let mut headers = vec![
             ("Content-Type".to_owned(), "application/json".to_owned()),

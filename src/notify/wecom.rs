@@ -139,7 +139,7 @@ impl Notifier for WeCom {
         "wecom"
     }
 
-    fn render(&self, message: &Message) -> Rendered {
+    fn render_with(&self, message: &Message, template: Option<&str>) -> Rendered {
         let title = robot::clip(&robot::plain(&message.title()), MAX_TITLE_CHARS);
         let head = format!("### {}\n", robot::lookalike(&title));
         let mut tail = String::new();
@@ -152,7 +152,7 @@ impl Notifier for WeCom {
             tail.push_str(&tags.join(" "));
         }
         tail.push_str("\n<font color=\"comment\">cimon</font>");
-        let content = robot::markdown_body(message, &DIALECT, &head, &tail, MAX_CONTENT_BYTES);
+        let content = robot::body(message, template, &DIALECT, &head, &tail, MAX_CONTENT_BYTES);
         let body = json!({ "msgtype": "markdown", "markdown": { "content": content } });
         Rendered::Http(HttpRequest {
             url: self.url.clone(),

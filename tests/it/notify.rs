@@ -260,10 +260,12 @@ async fn bad_configuration_is_exit_2_before_anything_is_sent() {
         ("version: 1\nnotify:\n  channels:\n    - type: webhook\n      url_env: HOOK_URL\n    - type: slack\n      url_env: MISSING_VAR\n", ".cimon.yml:7:7: notify.channels[1] (slack): url_env: the environment variable MISSING_VAR is not set"),
         ("version: 1\nnotify:\n  channels:\n    - type: webhook\n      url: https://example.com/x\n", ".cimon.yml:5:7: notify.channels[0] (webhook): url: a secret is never written in the file"),
         ("version: 1\nnotify:\n  channels:\n    - type: slack\n      url_env: NOT_A_URL\n", ".cimon.yml:5:7: notify.channels[0] (slack): url_env: the value of NOT_A_URL is not a valid http(s) URL"),
+        ("version: 1\nnotify:\n  channels:\n    - type: webhook\n      url_env: HOOK_URL\n    - type: slack\n      url_env: HOOK_URL\n      template: bad.j2\n", ".cimon.yml:8:7: notify.channels[1] (slack): template: ./bad.j2: line 2: undefined value"),
     ];
     for (yml, want) in cases {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(".cimon.yml"), yml).unwrap();
+        std::fs::write(dir.path().join("bad.j2"), "{{ title }}\n{{ repo }}\n").unwrap();
         let file = dir.path().join("r.json");
         std::fs::write(&file, report(1, "failure").to_string()).unwrap();
         let out = cimon(
@@ -295,4 +297,64 @@ async fn bad_configuration_is_exit_2_before_anything_is_sent() {
             "nothing is printed or sent before the configuration is valid"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_replaces_the_body_of_the_exact_request() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/T1/B1/XyZsEcReT0kEn0123456789a"))
+        .and(wiremock::matchers::header(
+            "content-type",
+            "application/json",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("ci")).unwrap();
+    std::fs::write(
+        dir.path().join("ci/.cimon.yml"),
+        "version: 1\nnotify:\n  channels:\n    - type: slack\n      url_env: SLACK_URL\n      template: slack.md.j2\n      branches: ['**']\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("ci/slack.md.j2"),
+        "{{ event }} on {{ branch }}: {{ counts }}\n{% for t in failed %}• {{ t.name }}\n{% endfor %}",
+    )
+    .unwrap();
+    let mut run = report(1, "failure");
+    run["commit"]["branch"] = Value::String("main*<!here>".into());
+    let file = dir.path().join("r.json");
+    std::fs::write(&file, run.to_string()).unwrap();
+    let url = format!("{}/services/T1/B1/XyZsEcReT0kEn0123456789a", server.uri());
+    let out = cimon(dir.path(), &[("SLACK_URL", &url)])
+        .args(["notify", "--config", "ci/.cimon.yml", "--event", "failure"])
+        .args(["--report", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let received = server.received_requests().await.unwrap();
+    let body: Value = serde_json::from_slice(&received[0].body).unwrap();
+    let blocks = body["blocks"].as_array().unwrap();
+    // The channel's envelope (header, run link, fallback text), the template's body between.
+    assert_eq!(blocks[0]["type"], "header");
+    let section = blocks[1]["text"]["text"].as_str().unwrap();
+    let failed = run["tests"]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["outcome"] == "failed" || c["outcome"] == "errored")
+        .count();
+    assert!(
+        section.starts_with("failure on main∗&lt;!here&gt;: "),
+        "{section}"
+    );
+    assert_eq!(section.matches("\n• ").count(), failed, "{section}");
+    assert!(body["text"].as_str().unwrap().contains("failed on main"));
 }
