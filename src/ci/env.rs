@@ -24,6 +24,11 @@ pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
 ///
 /// <https://docs.github.com/en/actions/reference/variables-reference>
 pub const GITHUB_WORKFLOW: &str = "GITHUB_WORKFLOW";
+/// The workflow file of the run, `owner/repo/.github/workflows/build.yml@refs/heads/main`
+/// (the file name finds the previous run of the same workflow).
+///
+/// <https://docs.github.com/en/actions/reference/variables-reference>
+pub const GITHUB_WORKFLOW_REF: &str = "GITHUB_WORKFLOW_REF";
 /// The job's id (the key under `jobs:`), shared by every leg of a matrix.
 ///
 /// <https://docs.github.com/en/actions/reference/variables-reference>

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use super::timing::{parse_time, refresh_duration, span_ms};
 use super::{
     api_warning, apply_overrides, finish, new_report, resolve_outcome, set_source, ApiCredentials,
-    Env, Provider, RunOverrides, TimingsFuture, KEPT_ENV_TIMINGS,
+    Env, PreviousFuture, Provider, RunOverrides, TimingsFuture, KEPT_ENV_TIMINGS,
 };
 use crate::ci::env;
 use crate::http::{
@@ -87,6 +87,20 @@ impl Provider for Github {
                     KEPT_ENV_TIMINGS,
                     creds,
                 ));
+            }
+        })
+    }
+
+    fn previous_outcome<'a>(
+        &'a self,
+        report: &'a RunReport,
+        env: &'a Env,
+        creds: &'a ApiCredentials,
+    ) -> PreviousFuture<'a> {
+        Box::pin(async move {
+            match &creds.github_token {
+                Some(token) => super::previous::github(self, report, env, token).await,
+                None => Ok(None),
             }
         })
     }
@@ -242,19 +256,10 @@ impl Github {
         else {
             return Ok(());
         };
-        // `owner/name`: exactly two path segments of GitHub's name characters.
-        let valid = |s: &str| {
-            let parts: Vec<&str> = s.split('/').collect();
-            parts.len() == 2
-                && parts.iter().all(|p| {
-                    !p.is_empty()
-                        && *p != "."
-                        && *p != ".."
-                        && p.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-                })
-        };
-        if !valid(repo) || run_id.is_empty() || !run_id.chars().all(|c| c.is_ascii_digit()) {
+        if !valid_repository(repo)
+            || run_id.is_empty()
+            || !run_id.chars().all(|c| c.is_ascii_digit())
+        {
             return Err(HttpError::Transport {
                 url: mask_url(api),
                 message: format!(
@@ -295,29 +300,11 @@ impl Github {
         first: &str,
         token: &Secret,
     ) -> Result<Vec<WireJob>, HttpError> {
-        install_crypto_provider();
-        let client_err = |e: octocrab::Error| HttpError::Client(token.redact(&error_chain(&e)));
-        let octo = octocrab::Octocrab::builder()
-            .base_uri(api)
-            .map_err(client_err)?
-            .personal_token(token.expose().to_owned())
-            .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
-            // The total per-request bound is the `tokio::time::timeout` below.
-            .set_connect_timeout(Some(self.http.connect_timeout))
-            .build()
-            .map_err(client_err)?;
-
+        let octo = self.octocrab(api, token)?;
         let mut jobs = Vec::new();
         let mut url = first.to_owned();
         for _ in 0..MAX_PAGES {
-            let masked = mask_url(&url);
-            let (page, next) =
-                tokio::time::timeout(self.http.timeout, get_page(&octo, &url, &masked, token))
-                    .await
-                    .map_err(|_| HttpError::Timeout {
-                        url: masked.clone(),
-                        after: self.http.timeout,
-                    })??;
+            let (page, next) = self.get::<JobsPage>(&octo, &url, token).await?;
             jobs.extend(page.jobs);
             match next {
                 Some(next) if same_origin(&next, first) => url = next,
@@ -328,12 +315,49 @@ impl Github {
     }
 }
 
-async fn get_page(
+impl Github {
+    /// An octocrab client for `api` with `token`; no retries (cimon makes single attempts).
+    pub(super) fn octocrab(
+        &self,
+        api: &str,
+        token: &Secret,
+    ) -> Result<octocrab::Octocrab, HttpError> {
+        install_crypto_provider();
+        let client_err = |e: octocrab::Error| HttpError::Client(token.redact(&error_chain(&e)));
+        octocrab::Octocrab::builder()
+            .base_uri(api)
+            .map_err(client_err)?
+            .personal_token(token.expose().to_owned())
+            .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
+            // The total per-request bound is the `tokio::time::timeout` in `get`.
+            .set_connect_timeout(Some(self.http.connect_timeout))
+            .build()
+            .map_err(client_err)
+    }
+
+    /// One page at `url` and the `next` link, within the request timeout.
+    pub(super) async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        octo: &octocrab::Octocrab,
+        url: &str,
+        token: &Secret,
+    ) -> Result<(T, Option<String>), HttpError> {
+        let masked = mask_url(url);
+        tokio::time::timeout(self.http.timeout, get_page(octo, url, &masked, token))
+            .await
+            .map_err(|_| HttpError::Timeout {
+                url: masked.clone(),
+                after: self.http.timeout,
+            })?
+    }
+}
+
+async fn get_page<T: serde::de::DeserializeOwned>(
     octo: &octocrab::Octocrab,
     url: &str,
     masked: &str,
     token: &Secret,
-) -> Result<(JobsPage, Option<String>), HttpError> {
+) -> Result<(T, Option<String>), HttpError> {
     let transport = |e: octocrab::Error| HttpError::Transport {
         url: masked.to_owned(),
         message: token.redact(&error_chain(&e)),
@@ -369,6 +393,19 @@ async fn get_page(
         message: e.to_string(),
     })?;
     Ok((page, next))
+}
+
+/// `owner/name`: exactly two path segments of GitHub's name characters.
+pub(super) fn valid_repository(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('/').collect();
+    parts.len() == 2
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && *p != "."
+                && *p != ".."
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        })
 }
 
 /// This job among the run's jobs: the in-progress job on this runner, else the job whose

@@ -31,7 +31,7 @@ use serde::Deserialize;
 use super::timing::{parse_time, refresh_duration, secs_to_ms, span_ms};
 use super::{
     api_warning, apply_overrides, finish, new_report, resolve_outcome, run_key, set_source,
-    ApiCredentials, Env, Provider, RunOverrides, TimingsFuture, KEPT_ENV_TIMINGS,
+    ApiCredentials, Env, PreviousFuture, Provider, RunOverrides, TimingsFuture, KEPT_ENV_TIMINGS,
 };
 use crate::ci::env;
 use crate::http::{
@@ -110,6 +110,20 @@ impl Provider for Gitlab {
                     KEPT_ENV_TIMINGS,
                     creds,
                 ));
+            }
+        })
+    }
+
+    fn previous_outcome<'a>(
+        &'a self,
+        report: &'a RunReport,
+        env: &'a Env,
+        creds: &'a ApiCredentials,
+    ) -> PreviousFuture<'a> {
+        Box::pin(async move {
+            match &creds.gitlab_token {
+                Some(token) => super::previous::gitlab(&self.http, report, env, token).await,
+                None => Ok(None),
             }
         })
     }

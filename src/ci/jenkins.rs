@@ -28,7 +28,7 @@ use super::remote::repository_from_remote;
 use super::timing::{clamp_ms, from_epoch_ms, refresh_duration};
 use super::{
     api_warning, apply_overrides, finish, new_report, resolve_outcome, set_source, ApiCredentials,
-    Env, Provider, RunOverrides, TimingsFuture, KEPT_ENV_TIMINGS,
+    Env, PreviousFuture, Provider, RunOverrides, TimingsFuture, KEPT_ENV_TIMINGS,
 };
 use crate::ci::env;
 use crate::http::{client_for, get_json, mask_url, Auth, HttpConfig, HttpError, Secret};
@@ -135,6 +135,22 @@ impl Provider for Jenkins {
                 report
                     .warnings
                     .push(api_warning(ProviderKind::Jenkins, &error, kept, creds));
+            }
+        })
+    }
+
+    fn previous_outcome<'a>(
+        &'a self,
+        _report: &'a RunReport,
+        env: &'a Env,
+        creds: &'a ApiCredentials,
+    ) -> PreviousFuture<'a> {
+        Box::pin(async move {
+            match (&creds.jenkins_user, &creds.jenkins_token) {
+                (Some(user), Some(token)) => {
+                    super::previous::jenkins(&self.http, env, user, token).await
+                }
+                _ => Ok(None),
             }
         })
     }

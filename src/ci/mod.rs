@@ -17,6 +17,7 @@ pub mod generic;
 pub mod github;
 pub mod gitlab;
 pub mod jenkins;
+pub mod previous;
 pub mod remote;
 pub mod timing;
 
@@ -114,6 +115,10 @@ pub struct RunOverrides {
 /// The future returned by [`Provider::fetch_timings`].
 pub type TimingsFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
+/// The future returned by [`Provider::previous_outcome`].
+pub type PreviousFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<RunOutcome>, HttpError>> + Send + 'a>>;
+
 /// A CI system cimon can describe the current job of.
 pub trait Provider: Send + Sync {
     /// Which CI this is.
@@ -133,7 +138,25 @@ pub trait Provider: Send + Sync {
         env: &'a Env,
         creds: &'a ApiCredentials,
     ) -> TimingsFuture<'a>;
+
+    /// The outcome of the previous run of the same pipeline that succeeded or failed, from the
+    /// CI's API (GitHub: the workflow's previous completed run on the branch; GitLab: the
+    /// ref's previous pipeline; Jenkins: the job's previous completed build). Cancelled and
+    /// skipped runs are passed over. `Ok(None)`: there is none, or the API cannot be asked
+    /// (no credentials, identity incomplete). Errors are masked and never contain a token.
+    fn previous_outcome<'a>(
+        &'a self,
+        _report: &'a RunReport,
+        _env: &'a Env,
+        _creds: &'a ApiCredentials,
+    ) -> PreviousFuture<'a> {
+        Box::pin(async { Ok(None) })
+    }
 }
+
+/// How many earlier runs [`Provider::previous_outcome`] looks at for one that succeeded or
+/// failed.
+pub const PREVIOUS_RUNS: usize = 20;
 
 /// The provider the environment points at: `GITHUB_ACTIONS=true` → GitHub,
 /// `GITLAB_CI=true` → GitLab, `JENKINS_URL` (or `BUILD_URL` with `JENKINS_HOME`) → Jenkins,

@@ -56,12 +56,14 @@ pub fn default_branches(env: &Env) -> Vec<String> {
     }
 }
 
-/// Runs one round on a fresh runtime, with state in `history` when given.
+/// Runs one round on a fresh runtime, with state in `history` when given, else from the
+/// previous run as the CI's API reports it.
 pub fn round(
     setup: &Setup,
     report: &RunReport,
     history: Option<&Path>,
     forced: Option<Event>,
+    env: &Env,
 ) -> Result<Round> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -73,12 +75,55 @@ pub fn round(
             Some(path) => Some(crate::store::open_sqlite_file(path).await?),
             None => None,
         };
+        let mut warning = None;
         let source = match &store {
             Some(s) => StateSource::Store(s.as_ref()),
-            None => StateSource::Previous(None),
+            None if forced.is_some() => StateSource::Previous(None),
+            None => {
+                let (previous, problem) = previous_from_api(report, env).await;
+                warning = problem;
+                StateSource::Previous(previous)
+            }
         };
-        Ok(dispatch::notify(setup, report, source, forced, &client).await)
+        let mut round = dispatch::notify(setup, report, source, forced, &client).await;
+        round.warnings.extend(warning);
+        Ok(round)
     })
+}
+
+/// The outcome of the previous run of the same pipeline from the CI's API (see
+/// [`crate::ci::Provider::previous_outcome`]); a fault is one warning and no previous state.
+pub async fn previous_from_api(
+    report: &RunReport,
+    env: &Env,
+) -> (Option<crate::model::RunOutcome>, Option<String>) {
+    use crate::ci::ProviderChoice;
+    use crate::model::ProviderKind;
+    let choice = match report.provider {
+        ProviderKind::Github => ProviderChoice::Github,
+        ProviderKind::Gitlab => ProviderChoice::Gitlab,
+        ProviderKind::Jenkins => ProviderChoice::Jenkins,
+        ProviderKind::Generic => return (None, None),
+    };
+    let provider = crate::ci::detect(env, choice);
+    let creds = crate::ci::credentials_from_env(env);
+    match provider.previous_outcome(report, env, &creds).await {
+        Ok(previous) => {
+            tracing::debug!(
+                "previous run from the {} API: {}",
+                report.provider.as_str(),
+                previous.map_or("none that passed or failed", |o| o.as_str())
+            );
+            (previous, None)
+        }
+        Err(e) => (
+            None,
+            Some(creds.redact(&format!(
+                "cannot read the previous run from the {} API ({e}); notifying as if there were none",
+                report.provider.as_str()
+            ))),
+        ),
+    }
 }
 
 /// Prints the round's table and warnings to stderr.
@@ -121,7 +166,7 @@ fn execute(args: &NotifyArgs, env: &Env) -> Result<u8> {
             "no `notify:` configuration: write .cimon.yml (see docs/notify.md) or pass --config"
         ));
     };
-    let round = round(&setup, &report, args.history.as_deref(), forced)?;
+    let round = round(&setup, &report, args.history.as_deref(), forced, env)?;
     print(&round);
     Ok(if args.strict && round.failed() {
         exit_code::INFRA

@@ -78,7 +78,7 @@ fn execute(args: &ReportArgs, env: &Env) -> Result<u8> {
     problems.delivery =
         crate::delivery::deliver_report(&args.delivery, env, &report).strict_exit_code();
     if let Some(setup) = &notify {
-        match super::notify::round(setup, &report, args.history.as_deref(), None) {
+        match super::notify::round(setup, &report, args.history.as_deref(), None, env) {
             Ok(round) => {
                 super::notify::print(&round);
                 problems.output_failed |= round.failed();
