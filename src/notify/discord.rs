@@ -159,7 +159,7 @@ impl Notifier for Discord {
                 &reason,
             )
             .map_err(|mut e| {
-                e.message = self.url.redact(&e.message);
+                e.message = super::robot::Scrubber::new(self.url.expose(), None).clean(&e.message);
                 // The body's `retry_after` is more precise than the header's whole seconds.
                 let precise = body.as_ref().and_then(|b| b["retry_after"].as_f64());
                 if let Some(wait) = precise.and_then(|s| Duration::try_from_secs_f64(s).ok()) {

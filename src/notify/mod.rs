@@ -13,6 +13,8 @@
 //! own medium (`crate::output::escape` has the shared helpers).
 
 pub mod channels;
+#[cfg(test)]
+mod conformance;
 pub mod dingtalk;
 pub mod discord;
 pub mod dispatch;

@@ -196,7 +196,7 @@ impl Notifier for Slack {
                 &reason,
             )
             .map_err(|mut e| {
-                e.message = self.url.redact(&e.message);
+                e.message = super::robot::Scrubber::new(self.url.expose(), None).clean(&e.message);
                 e
             })
         })

@@ -225,7 +225,7 @@ impl Notifier for Teams {
                 &reason,
             )
             .map_err(|mut e| {
-                e.message = self.url.redact(&e.message);
+                e.message = super::robot::Scrubber::new(self.url.expose(), None).clean(&e.message);
                 e
             })
         })

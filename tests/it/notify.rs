@@ -358,3 +358,91 @@ async fn a_template_replaces_the_body_of_the_exact_request() {
     assert_eq!(section.matches("\n• ").count(), failed, "{section}");
     assert!(body["text"].as_str().unwrap().contains("failed on main"));
 }
+
+/// Answers 400 quoting the whole request (URL, headers, body).
+struct Echo;
+
+impl wiremock::Respond for Echo {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let headers: Vec<String> = request
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or("")))
+            .collect();
+        ResponseTemplate::new(400).set_body_string(format!(
+            "refused {} {} {}",
+            request.url,
+            headers.join(" "),
+            String::from_utf8_lossy(&request.body)
+        ))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_in_the_logs_or_the_result_table_of_any_channel() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(Echo)
+        .mount(&server)
+        .await;
+    let base = server.uri();
+    let secrets = [
+        ("SLACK_URL", format!("{base}/services/T1/B1/SlackT0kenValue0123456789")),
+        ("TEAMS_URL", format!("{base}/workflows/a/triggers/manual/paths/invoke?api-version=1&sig=TeamsSigValue0123456789")),
+        ("DISCORD_URL", format!("{base}/api/webhooks/1234567890123/DiscordT0kenValue0123456789")),
+        ("DING_URL", format!("{base}/robot/send?access_token=DingT0kenValue0123456789")),
+        ("WECOM_URL", format!("{base}/cgi-bin/webhook/send?key=WecomKeyValue0123456789")),
+        ("FEISHU_URL", format!("{base}/open-apis/bot/v2/hook/FeishuT0kenValue0123456789")),
+        ("HOOK_URL", format!("{base}/hooks/HookT0kenValue0123456789")),
+        ("SIGNING", "SECSigningSecretValue0123456789".to_owned()),
+        ("WHSEC", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned()),
+    ];
+    let channel = |kind: &str, var: &str, extra: &str| {
+        format!("    - type: {kind}\n      url_env: {var}\n      timeout: 2s\n{extra}")
+    };
+    let yml = [
+        "version: 1\nnotify:\n  channels:\n".to_owned(),
+        channel("slack", "SLACK_URL", ""),
+        channel("teams", "TEAMS_URL", ""),
+        channel("discord", "DISCORD_URL", ""),
+        channel("dingtalk", "DING_URL", "      secret_env: SIGNING\n"),
+        channel("wecom", "WECOM_URL", ""),
+        channel("feishu", "FEISHU_URL", "      secret_env: SIGNING\n"),
+        channel(
+            "webhook",
+            "HOOK_URL",
+            "      secret_env: WHSEC\n      github_secret_env: SIGNING\n",
+        ),
+    ]
+    .concat();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".cimon.yml"), yml).unwrap();
+    let file = dir.path().join("r.json");
+    std::fs::write(&file, report(1, "failure").to_string()).unwrap();
+    let mut env: Vec<(&str, &str)> = secrets.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.push(("CIMON_LOG", "cimon=trace"));
+    let out = cimon(dir.path(), &env)
+        .args(["notify", "--report", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The debug logs and the table (seven refusals) were written…
+    assert!(stderr.contains("webhook answered"), "{stderr}");
+    assert_eq!(stderr.matches(" FAILED ").count(), 7, "{stderr}");
+    assert_eq!(server.received_requests().await.unwrap().len(), 7);
+    // …and show no token, key, signature or secret.
+    let tokens = [
+        "SlackT0kenValue",
+        "TeamsSigValue",
+        "DiscordT0kenValue",
+        "DingT0kenValue",
+        "WecomKeyValue",
+        "FeishuT0kenValue",
+        "HookT0kenValue",
+        "SECSigningSecretValue",
+        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    ];
+    for token in tokens {
+        assert!(!stderr.contains(token), "{token} shown:\n{stderr}");
+    }
+}

@@ -1,9 +1,6 @@
-//! Tests of the `discord` channel: snapshots, embed limits, hostile input, the exact request,
-//! answer classification and secret masking.
-
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+//! Tests of the `discord` channel: snapshots, embed limits, hostile input, the exact request
+//! and settings; answer classification and secret hygiene are in `notify::conformance`, shared
+//! by every channel.
 
 use serde_json::{json, Value};
 use wiremock::matchers::{body_json, header, method, path};
@@ -203,35 +200,6 @@ fn the_shown_url_masks_the_token() {
     assert_eq!(r.shown_url(), "https://discord.com/api/webhooks/***/***");
 }
 
-/// Captures everything logged while a test runs.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
-    type Writer = Logs;
-    fn make_writer(&'a self) -> Logs {
-        self.clone()
-    }
-}
-
-fn client(timeout: Duration) -> reqwest::Client {
-    let config = crate::http::HttpConfig {
-        timeout,
-        ..Default::default()
-    };
-    crate::http::build_client(&config).expect("client")
-}
-
 #[tokio::test]
 async fn sends_exactly_the_rendered_request() {
     let server = MockServer::start().await;
@@ -249,7 +217,7 @@ async fn sends_exactly_the_rendered_request() {
         .mount(&server)
         .await;
     channel
-        .send(&client(Duration::from_secs(5)), &rendered)
+        .send(&crate::notify::robot::testing::client(), &rendered)
         .await
         .expect("delivered");
     let received = server.received_requests().await.expect("recorded");
@@ -257,112 +225,5 @@ async fn sends_exactly_the_rendered_request() {
     assert_eq!(
         received[0].body, expected.body,
         "the body is sent byte for byte"
-    );
-}
-
-#[tokio::test]
-async fn answers_are_classified_and_never_leak_the_token() {
-    #[derive(Debug, PartialEq)]
-    enum Want {
-        Ok,
-        Transient(Option<Duration>),
-        Permanent,
-    }
-    let logs = Logs::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let server = MockServer::start().await;
-    let channel = discord(&server.uri());
-    let rendered = channel.render(&samples::three_failed());
-    let client = client(Duration::from_secs(5));
-    let limited =
-        r#"{"message": "You are being rate limited.", "retry_after": 1.5, "global": false}"#;
-    let error = |code: u32, message: &str| format!(r#"{{"code": {code}, "message": "{message}"}}"#);
-    let secs = |s: f64| Some(Duration::from_secs_f64(s));
-    let table: &[(u16, Option<&str>, String, Want)] = &[
-        (204, None, String::new(), Want::Ok),
-        (200, None, r#"{"id": "1"}"#.into(), Want::Ok),
-        (429, Some("7"), String::new(), Want::Transient(secs(7.0))),
-        (429, Some("2"), limited.into(), Want::Transient(secs(1.5))),
-        (500, None, String::new(), Want::Transient(None)),
-        (503, None, String::new(), Want::Transient(None)),
-        (
-            400,
-            None,
-            error(50035, "Invalid Form Body"),
-            Want::Permanent,
-        ),
-        (
-            401,
-            None,
-            error(50027, "Invalid Webhook Token"),
-            Want::Permanent,
-        ),
-        (
-            403,
-            None,
-            error(50013, "Missing Permissions"),
-            Want::Permanent,
-        ),
-        (404, None, error(10015, "Unknown Webhook"), Want::Permanent),
-    ];
-    for (status, retry_after, body, want) in table {
-        server.reset().await;
-        let mut answer = ResponseTemplate::new(*status).set_body_string(body.clone());
-        if let Some(value) = retry_after {
-            answer = answer.insert_header("Retry-After", *value);
-        }
-        Mock::given(method("POST"))
-            .respond_with(answer)
-            .mount(&server)
-            .await;
-        let got = match channel.send(&client, &rendered).await {
-            Ok(()) => Want::Ok,
-            Err(e) => {
-                assert!(
-                    e.message
-                        .contains(&format!("{}/api/webhooks/***/***", server.uri())),
-                    "{}",
-                    e.message
-                );
-                assert!(!e.message.contains(TOKEN), "{}", e.message);
-                if body.contains("\"code\"") {
-                    assert!(e.message.contains("Discord error "), "{}", e.message);
-                }
-                if e.retryable {
-                    Want::Transient(e.retry_after)
-                } else {
-                    Want::Permanent
-                }
-            }
-        };
-        assert_eq!(&got, want, "HTTP {status} {body}");
-    }
-    let logged = String::from_utf8(logs.0.lock().expect("logs").clone()).expect("UTF-8");
-    assert!(logged.contains("webhook answered"), "{logged}");
-    assert!(!logged.contains(TOKEN), "{logged}");
-}
-
-#[tokio::test]
-async fn a_timeout_is_transient_and_masked() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(204).set_delay(Duration::from_secs(3)))
-        .mount(&server)
-        .await;
-    let channel = discord(&server.uri());
-    let rendered = channel.render(&samples::success());
-    let e = channel
-        .send(&client(Duration::from_millis(200)), &rendered)
-        .await
-        .expect_err("timeout");
-    assert!(e.retryable, "{e}");
-    assert!(
-        e.message.contains("/api/webhooks/***/***") && !e.message.contains(TOKEN),
-        "{e}"
     );
 }

@@ -1,9 +1,6 @@
-//! Tests of the `teams` channel: snapshots, card size, hostile input, the exact request,
-//! answer classification and secret masking.
-
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+//! Tests of the `teams` channel: snapshots, card size, hostile input, the exact request and
+//! settings; answer classification and secret hygiene are in `notify::conformance`, shared by
+//! every channel.
 
 use serde_json::Value;
 use wiremock::matchers::{body_json, header, method, path, query_param};
@@ -224,35 +221,6 @@ fn the_shown_url_masks_the_signature() {
     assert!(!shown.contains(SIG) && shown.contains("sig=***"), "{shown}");
 }
 
-/// Captures everything logged while a test runs.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
-    type Writer = Logs;
-    fn make_writer(&'a self) -> Logs {
-        self.clone()
-    }
-}
-
-fn client(timeout: Duration) -> reqwest::Client {
-    let config = crate::http::HttpConfig {
-        timeout,
-        ..Default::default()
-    };
-    crate::http::build_client(&config).expect("client")
-}
-
 #[tokio::test]
 async fn sends_exactly_the_rendered_request() {
     let server = MockServer::start().await;
@@ -272,7 +240,7 @@ async fn sends_exactly_the_rendered_request() {
         .mount(&server)
         .await;
     channel
-        .send(&client(Duration::from_secs(5)), &rendered)
+        .send(&crate::notify::robot::testing::client(), &rendered)
         .await
         .expect("delivered");
     let received = server.received_requests().await.expect("recorded");
@@ -280,118 +248,5 @@ async fn sends_exactly_the_rendered_request() {
     assert_eq!(
         received[0].body, expected.body,
         "the body is sent byte for byte"
-    );
-}
-
-#[tokio::test]
-async fn answers_are_classified_and_never_leak_the_signature() {
-    #[derive(Debug, PartialEq)]
-    enum Want {
-        Ok,
-        Transient(Option<u64>),
-        Permanent,
-    }
-    let logs = Logs::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let server = MockServer::start().await;
-    let channel = teams(&server.uri());
-    let rendered = channel.render(&samples::three_failed());
-    let client = client(Duration::from_secs(5));
-    let error =
-        |code: &str| format!(r#"{{"error":{{"code":"{code}","message":"details for {code}"}}}}"#);
-    let table: &[(u16, Option<&str>, String, Want)] = &[
-        (202, None, String::new(), Want::Ok),
-        (200, None, String::new(), Want::Ok),
-        (
-            429,
-            Some("7"),
-            error("WorkflowRequestsThrottled"),
-            Want::Transient(Some(7)),
-        ),
-        (
-            500,
-            None,
-            error("InternalServerError"),
-            Want::Transient(None),
-        ),
-        (503, None, String::new(), Want::Transient(None)),
-        (
-            400,
-            None,
-            error("TriggerInputSchemaMismatch"),
-            Want::Permanent,
-        ),
-        (
-            401,
-            None,
-            error("DirectApiAuthorizationRequired"),
-            Want::Permanent,
-        ),
-        (403, None, error("AuthorizationFailed"), Want::Permanent),
-        (404, None, error("WorkflowNotFound"), Want::Permanent),
-    ];
-    for (status, retry_after, body, want) in table {
-        server.reset().await;
-        let mut answer = ResponseTemplate::new(*status).set_body_string(body.clone());
-        if let Some(value) = retry_after {
-            answer = answer.insert_header("Retry-After", *value);
-        }
-        Mock::given(method("POST"))
-            .respond_with(answer)
-            .mount(&server)
-            .await;
-        let got = match channel.send(&client, &rendered).await {
-            Ok(()) => Want::Ok,
-            Err(e) => {
-                assert!(
-                    e.message
-                        .contains(&format!("{}/workflows/***/triggers", server.uri())),
-                    "{}",
-                    e.message
-                );
-                assert!(
-                    e.message.contains("sig=***") && !e.message.contains(SIG),
-                    "{}",
-                    e.message
-                );
-                if !body.is_empty() {
-                    assert!(e.message.contains(": details for "), "{}", e.message);
-                }
-                if e.retryable {
-                    Want::Transient(e.retry_after.map(|d| d.as_secs()))
-                } else {
-                    Want::Permanent
-                }
-            }
-        };
-        assert_eq!(&got, want, "HTTP {status}");
-    }
-    let logged = String::from_utf8(logs.0.lock().expect("logs").clone()).expect("UTF-8");
-    assert!(logged.contains("webhook answered"), "{logged}");
-    assert!(!logged.contains(SIG), "{logged}");
-}
-
-#[tokio::test]
-async fn a_timeout_is_transient_and_masked() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(202).set_delay(Duration::from_secs(3)))
-        .mount(&server)
-        .await;
-    let channel = teams(&server.uri());
-    let rendered = channel.render(&samples::success());
-    let e = channel
-        .send(&client(Duration::from_millis(200)), &rendered)
-        .await
-        .expect_err("timeout");
-    assert!(e.retryable, "{e}");
-    assert!(
-        e.message.contains("sig=***") && !e.message.contains(SIG),
-        "{e}"
     );
 }

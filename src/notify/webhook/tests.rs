@@ -1,5 +1,6 @@
 //! Tests of the `webhook` channel: payload snapshots, signature vectors, the exact request
-//! (wiremock), classification and secret hygiene.
+//! (wiremock) and settings; answer classification and secret hygiene are in
+//! `notify::conformance`, shared by every channel.
 
 use std::time::Duration;
 
@@ -273,122 +274,6 @@ async fn unsigned_channels_send_no_signature_headers() {
     ] {
         assert!(req.headers.get(name).is_none(), "{name}");
     }
-}
-
-/// Every secret a webhook channel holds, none of which may appear in an error.
-const SECRETS: [&str; 5] = [
-    URL_TOKEN,
-    "query-token-value",
-    "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-    GITHUB_SECRET,
-    "static-header-token",
-];
-
-fn assert_no_secret(err: &NotifyError) {
-    for secret in SECRETS {
-        assert!(
-            !err.message.contains(secret),
-            "{secret:?} leaks in {:?}",
-            err.message
-        );
-    }
-}
-
-#[tokio::test]
-async fn classification_table() {
-    /// Status, `Retry-After`, retryable (`None`: success), the wait reported (seconds).
-    type Row = (u16, Option<&'static str>, Option<bool>, Option<u64>);
-    let table: [Row; 14] = [
-        (200, None, None, None),
-        (201, None, None, None),
-        (204, None, None, None),
-        (400, None, Some(false), None),
-        (401, None, Some(false), None),
-        (403, None, Some(false), None),
-        (404, None, Some(false), None),
-        (410, None, Some(false), None),
-        (413, None, Some(false), None),
-        (429, Some("7"), Some(true), Some(7)),
-        (429, None, Some(true), None),
-        (500, None, Some(true), None),
-        (502, None, Some(true), None),
-        (503, Some("120"), Some(true), Some(120)),
-    ];
-    let server = MockServer::start().await;
-    let http = client(5_000);
-    for (status, retry_after, retryable, wait) in table {
-        server.reset().await;
-        let mut answer = ResponseTemplate::new(status).set_body_string(format!(
-            "echo {URL_TOKEN} {GITHUB_SECRET} query-token-value"
-        ));
-        if let Some(value) = retry_after {
-            answer = answer.insert_header("Retry-After", value);
-        }
-        Mock::given(method("POST"))
-            .respond_with(answer)
-            .mount(&server)
-            .await;
-        let channel = signed(&format!(
-            "{}/hooks/{URL_TOKEN}?token=query-token-value",
-            server.uri()
-        ));
-        let got = channel
-            .send(&http, &channel.render(&samples::three_failed()))
-            .await;
-        match (got, retryable) {
-            (Ok(()), None) => {}
-            (Err(e), Some(want)) => {
-                assert_eq!(e.retryable, want, "HTTP {status}: {e}");
-                assert_eq!(
-                    e.retry_after,
-                    wait.map(Duration::from_secs),
-                    "HTTP {status}"
-                );
-                assert!(e.message.contains(&format!("HTTP {status}")), "{e}");
-                assert_no_secret(&e);
-            }
-            (got, want) => panic!("HTTP {status}: got {got:?}, want retryable {want:?}"),
-        }
-    }
-}
-
-#[tokio::test]
-async fn timeouts_and_refused_connections_are_transient() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
-        .mount(&server)
-        .await;
-    let channel = signed(&format!(
-        "{}/hooks/{URL_TOKEN}?token=query-token-value",
-        server.uri()
-    ));
-    let err = channel
-        .send(&client(300), &channel.render(&samples::success()))
-        .await
-        .unwrap_err();
-    assert!(err.retryable, "{err}");
-    assert_no_secret(&err);
-
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let channel = signed(&format!(
-        "http://127.0.0.1:{port}/hooks/{URL_TOKEN}?token=query-token-value"
-    ));
-    let err = channel
-        .send(&client(2_000), &channel.render(&samples::success()))
-        .await
-        .unwrap_err();
-    assert!(err.retryable, "{err}");
-    assert!(
-        err.message
-            .starts_with(&format!("webhook http://127.0.0.1:{port}/…")),
-        "{err}"
-    );
-    assert_no_secret(&err);
-    assert!(!format!("{channel:?}").contains("MfKQ9r8G"), "{channel:?}");
 }
 
 #[tokio::test]
