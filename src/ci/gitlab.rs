@@ -175,13 +175,7 @@ impl Gitlab {
         env: &Env,
         token: &Secret,
     ) -> Result<(), HttpError> {
-        let api = env
-            .get(env::CI_API_V4_URL)
-            .map(|u| u.trim_end_matches('/').to_owned())
-            .or_else(|| {
-                env.get(env::CI_SERVER_URL)
-                    .map(|u| format!("{}/api/v4", u.trim_end_matches('/')))
-            });
+        let api = api_url(env);
         let project = env
             .get(env::CI_PROJECT_ID)
             .filter(|id| id.chars().all(|c| c.is_ascii_digit()));
@@ -231,6 +225,16 @@ impl Gitlab {
         apply_job(report, job, &jobs);
         Ok(())
     }
+}
+
+/// The API's base: `CI_API_V4_URL`, else `CI_SERVER_URL` + `/api/v4`.
+pub(super) fn api_url(env: &Env) -> Option<String> {
+    env.get(env::CI_API_V4_URL)
+        .map(|u| u.trim_end_matches('/').to_owned())
+        .or_else(|| {
+            env.get(env::CI_SERVER_URL)
+                .map(|u| format!("{}/api/v4", u.trim_end_matches('/')))
+        })
 }
 
 /// The latest attempt of every job of the pipeline, in id order.

@@ -115,13 +115,7 @@ pub(super) async fn gitlab(
     env: &Env,
     token: &Secret,
 ) -> Result<Option<RunOutcome>, HttpError> {
-    let api = env
-        .get(env::CI_API_V4_URL)
-        .map(|u| u.trim_end_matches('/').to_owned())
-        .or_else(|| {
-            env.get(env::CI_SERVER_URL)
-                .map(|u| format!("{}/api/v4", u.trim_end_matches('/')))
-        });
+    let api = super::gitlab::api_url(env);
     let project = env
         .get(env::CI_PROJECT_ID)
         .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()));
