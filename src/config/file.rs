@@ -112,7 +112,8 @@ pub struct ChannelConfig {
     /// Branch globs (default: the default branch).
     #[serde(default)]
     pub branches: Option<Vec<String>>,
-    /// A minijinja template for the message text (see `docs/notify.md`).
+    /// A minijinja file, relative to this file's folder, for the message body (see
+    /// `docs/notify.md`); not for `webhook`.
     #[serde(default)]
     pub template: Option<String>,
     /// Who to mention (user/group ids in the channel's own syntax).
