@@ -514,7 +514,10 @@ fn install_sh_installs_verified_binaries_and_says_when_there_is_none() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gitlab_pipeline_reports_its_failed_job_from_after_script() {
-    let glci = required_tool("CIMON_TEST_GITLAB_CI_LOCAL", "node_modules/.bin/gitlab-ci-local");
+    let glci = required_tool(
+        "CIMON_TEST_GITLAB_CI_LOCAL",
+        "node_modules/.bin/gitlab-ci-local",
+    );
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("shop");
     std::fs::create_dir_all(&project).unwrap();
