@@ -376,6 +376,7 @@ async fn run(args: Args) -> Result<(), String> {
         repository: Some("octo/big".into()),
         branch: Some("main".into()),
         window: Some(100),
+        since: None,
     };
     let stats = time("test_stats (window 100)", 7, || async {
         store.test_stats(&scope).await.map_err(|e| e.to_string())

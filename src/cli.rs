@@ -31,6 +31,15 @@ pub enum Command {
     Flush(FlushArgs),
     /// Send a run report to the channels of `.cimon.yml` (de-duplicated, state-change alerts).
     Notify(NotifyArgs),
+    /// Judge the flakiness policy of `.cimon.yml` over the history and this run: a verdict
+    /// (pass, warn, fail) and an exit code branch protection can require.
+    Gate(Box<GateArgs>),
+    /// Work with the policy file.
+    Policy {
+        /// What to do.
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
     /// Print a JSON Schema.
     Schema {
         /// Which schema.
@@ -46,6 +55,58 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// `cimon policy …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyAction {
+    /// Validate a policy file (default: `.cimon.yml`, else `.github/cimon.yml`): exit 0 when
+    /// valid, 2 with located errors otherwise. `notify:` secrets are not resolved.
+    Check {
+        /// The file.
+        file: Option<PathBuf>,
+    },
+}
+
+/// `cimon gate`.
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// The policy file (default: `.cimon.yml`, else `.github/cimon.yml`; none: the defaults).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// The current run's report (JSON, from `report --output`); repeatable for a matrix.
+    #[arg(long = "report", value_name = "FILE")]
+    pub reports: Vec<PathBuf>,
+    /// History from a local SQLite file (the one `report --history PATH` appends to).
+    #[arg(long, value_name = "PATH", conflicts_with = "endpoint")]
+    pub history: Option<PathBuf>,
+    /// History from a `cimon serve` endpoint (else `CIMON_ENDPOINT`); the token comes from
+    /// `CIMON_TOKEN` or `CIMON_TOKEN_FILE`.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Also write the JSON verdict to this file.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Exit 3 when the history cannot be read (default: a warning, and
+    /// `on_missing_history` decides).
+    #[arg(long)]
+    pub strict: bool,
+    /// GitHub Actions: do not append to `$GITHUB_STEP_SUMMARY`.
+    #[arg(long)]
+    pub no_summary: bool,
+    /// The branch whose history is the baseline (default: the pull request's base branch,
+    /// else the run's branch).
+    #[arg(long, value_name = "BRANCH")]
+    pub base_branch: Option<String>,
+    /// Which CI to read the run's identity from when no `--report` is given.
+    #[arg(long, value_enum, default_value_t = ProviderArg::Auto)]
+    pub provider: ProviderArg,
+    /// Identity overrides (repository, branch, commit, pull request).
+    #[command(flatten)]
+    pub run: RunFlags,
 }
 
 /// Schemas cimon publishes.

@@ -20,6 +20,8 @@ pub mod config;
 pub mod delivery;
 pub mod exit_code;
 pub mod forge;
+pub mod gate;
+pub mod history;
 pub mod http;
 pub mod junit;
 pub mod logging;

@@ -74,6 +74,12 @@ pub fn openapi() -> serde_json::Value {
         "the newest N runs of the scope (default 100)",
         json!({"type": "integer", "minimum": 1, "maximum": 10000}),
     );
+    let since = param(
+        "since",
+        false,
+        "only runs finished at or after (RFC 3339); the window counts only those",
+        json!({"type": "string", "format": "date-time"}),
+    );
     json!({
         "openapi": "3.1.0",
         "info": {"title": "cimon", "version": env!("CARGO_PKG_VERSION"),
@@ -121,12 +127,12 @@ pub fn openapi() -> serde_json::Value {
             }},
             "/api/v1/tests": {"get": {
                 "summary": "Per-test statistics over a window of runs. Scope: read.",
-                "parameters": [scope[0].clone(), scope[1].clone(), window.clone()],
+                "parameters": [scope[0].clone(), scope[1].clone(), window.clone(), since.clone()],
                 "responses": {"200": ok("statistics per test", &test_stats), "400": error("bad parameter"), "401": error("missing or unknown token")}
             }},
             "/api/v1/tests/{test_id}/history": {"get": {
                 "summary": "One test's results over a window of runs, newest first. Scope: read.",
-                "parameters": [{"name": "test_id", "in": "path", "required": true, "schema": string.clone()}, scope[0].clone(), scope[1].clone(), window],
+                "parameters": [{"name": "test_id", "in": "path", "required": true, "schema": string.clone()}, scope[0].clone(), scope[1].clone(), window, since],
                 "responses": {"200": ok("the test's runs", &history), "400": error("bad parameter"), "401": error("missing or unknown token")}
             }},
             "/metrics": {"get": {"summary": "Prometheus metrics (classic text or OpenMetrics, by Accept). Scope: read.",

@@ -1,6 +1,7 @@
 //! One module per subcommand: orchestration only. `anyhow` lives here and nowhere deeper.
 
 pub mod flush;
+pub mod gate;
 pub mod notify;
 pub mod report;
 pub mod serve;
@@ -17,6 +18,8 @@ pub fn run(cli: Cli, env: crate::ci::Env) -> u8 {
         Command::Serve(args) => serve::run(args, &env),
         Command::Flush(args) => flush::run(args, &env),
         Command::Notify(args) => notify::run(args, &env),
+        Command::Gate(args) => gate::run(*args, &env),
+        Command::Policy { action } => gate::run_policy(action),
         Command::Schema { which, markdown } => print_or_fail(&schema_text(which, markdown)),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

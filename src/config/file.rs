@@ -21,7 +21,151 @@ pub struct ConfigFile {
     pub notify: Option<NotifyConfig>,
     /// The merge gate's policy (see `docs/gate.md`).
     #[serde(default)]
-    pub gate: Option<serde_json::Map<String, serde_json::Value>>,
+    pub gate: Option<GateConfig>,
+    /// Tests whose flakiness is known and owned: excused by the gate until `until`.
+    #[serde(default)]
+    pub quarantine: Option<Vec<QuarantineConfig>>,
+}
+
+/// `gate:`, the flakiness policy (`docs/gate.md` gives every default).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GateConfig {
+    /// Scope: branch globs whose history is judged and whose runs (and pull requests into
+    /// them) are gated (default: every branch).
+    #[serde(default)]
+    pub branches: Option<Vec<String>>,
+    /// Scope: test globs (on the suite, classname, name, `classname.name` or the test id);
+    /// other tests are ignored (default: every test).
+    #[serde(default)]
+    pub tests: Option<Vec<String>>,
+    /// The history judged: the newest `runs` runs, and/or those of the last `days` days.
+    #[serde(default)]
+    pub window: Option<WindowConfig>,
+    /// Tests with fewer judged runs (passed or failed) in the window are not judged
+    /// (default 10).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 1000))]
+    pub min_runs: Option<u32>,
+    /// The thresholds.
+    #[serde(default)]
+    pub rules: Option<RulesConfig>,
+    /// `enforce`: a violated rule fails the gate; `warn`: it only warns (default `enforce`).
+    #[serde(default)]
+    pub mode: Option<GateMode>,
+    /// What the verdict is when no history can be read (default `warn`).
+    #[serde(default)]
+    pub on_missing_history: Option<OnMissingHistory>,
+    /// When every failed test of the current run is quarantined or known to be flaky, say
+    /// that the run's failure is excused (default false).
+    #[serde(default)]
+    pub allow_known_flaky_failures: Option<bool>,
+}
+
+/// `gate.window`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    /// The newest this many runs that reported tests (default 100).
+    #[serde(default)]
+    #[schemars(range(min = 2, max = 1000))]
+    pub runs: Option<u32>,
+    /// Only runs that finished in the last this many days (default: no limit).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 3650))]
+    pub days: Option<u32>,
+}
+
+/// `gate.rules`: every rule is optional; an absent rule is not checked.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RulesConfig {
+    /// Per test: largest flip rate (pass↔fail transitions / (runs − 1)); also the flip rate
+    /// above which a test counts as flaky (0.1 when absent).
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub max_flip_rate: Option<f64>,
+    /// Per test: largest failure rate; violated when the lower Wilson bound at `confidence`
+    /// is above it (broken tests are not judged by it).
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub max_failure_rate: Option<f64>,
+    /// Confidence of the Wilson bound (default 0.95).
+    #[serde(default)]
+    #[schemars(range(min = 0.5, max = 0.999))]
+    pub confidence: Option<f64>,
+    /// Per suite: most flaky tests (quarantined ones not counted).
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub max_flaky_tests: Option<u64>,
+    /// Per suite: largest share of the window's runs that needed a retry.
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub max_flaky_run_rate: Option<f64>,
+    /// A test flaky in this pull request's runs but not flaky on the base branch
+    /// (default `warn`).
+    #[serde(default)]
+    pub new_flaky: Option<NewFlaky>,
+}
+
+/// `gate.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GateMode {
+    /// Violations fail the gate.
+    Enforce,
+    /// Violations only warn.
+    Warn,
+}
+
+/// `gate.rules.new_flaky`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NewFlaky {
+    /// A new flaky test fails the gate.
+    Fail,
+    /// It warns.
+    Warn,
+    /// It is not checked.
+    Ignore,
+}
+
+/// `gate.on_missing_history`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnMissingHistory {
+    /// Judge the current run alone, pass otherwise.
+    Pass,
+    /// Warn.
+    Warn,
+    /// Fail.
+    Fail,
+}
+
+/// One entry of `quarantine:`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineConfig {
+    /// A test id (16 hex digits) or a glob on the name, `classname.name` or classname.
+    #[serde(default)]
+    pub test: Option<String>,
+    /// A glob on the suite.
+    #[serde(default)]
+    pub suite: Option<String>,
+    /// A glob on the classname.
+    #[serde(default)]
+    pub classname: Option<String>,
+    /// A glob on the name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Who owns the fix (`@team`, an email…).
+    pub owner: String,
+    /// Why (a ticket).
+    pub reason: String,
+    /// Last day (UTC, `YYYY-MM-DD`) the entry excuses; after it, it warns.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
+    pub until: Option<String>,
 }
 
 /// `notify:`.

@@ -6,7 +6,9 @@
 //! Every error names the file, the line and column, and — for a channel — its position, type
 //! and the field, so a bad configuration is fixed in one go and nothing is sent before it is.
 
+mod error;
 pub mod file;
+mod policy;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};
@@ -41,21 +43,7 @@ const LITERAL_SECRETS: &[&str] = &[
     "key",
 ];
 
-/// A configuration problem, located.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}:{col}: {context}{message}")]
-pub struct ConfigError {
-    /// The file.
-    pub file: String,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column.
-    pub col: usize,
-    /// `notify.channels[1] (dingtalk): secret_env: ` or empty.
-    pub context: String,
-    /// What is wrong and how to fix it.
-    pub message: String,
-}
+pub use error::{did_you_mean, ConfigError};
 
 /// The validated configuration.
 #[derive(Debug, Clone, Default)]
@@ -64,8 +52,8 @@ pub struct Config {
     pub path: Option<PathBuf>,
     /// Notification settings, when there is a `notify:` section.
     pub notify: Option<Notify>,
-    /// The gate policy as written (validated by the gate).
-    pub gate: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The gate policy (`gate:` and `quarantine:`), when either is present.
+    pub gate: Option<crate::gate::Policy>,
 }
 
 /// `notify:`, validated.
@@ -166,10 +154,35 @@ pub fn load(path: &Path, env: &Env) -> Result<Config, ConfigError> {
         col: 1,
         context: String::new(),
         message: format!("cannot read the configuration: {e}"),
+        source_line: String::new(),
     })?;
     let mut config = parse(&shown, &text, env, &|p| std::fs::read_to_string(p))?;
     config.path = Some(path.to_path_buf());
     Ok(config)
+}
+
+/// Reads and validates the configuration at `path` for the gate (`gate`, `policy check`):
+/// the whole file is checked (schema, keys, literal secrets, the policy), but `notify:`
+/// secrets are not resolved, so a job without the channels' variables can read it.
+/// [`Config::notify`] is always `None`.
+pub fn load_policy(path: &Path) -> Result<Config, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: shown.clone(),
+        line: 1,
+        col: 1,
+        context: String::new(),
+        message: format!("cannot read the configuration: {e}"),
+        source_line: String::new(),
+    })?;
+    let mut config = parse_policy(&shown, &text)?;
+    config.path = Some(path.to_path_buf());
+    Ok(config)
+}
+
+/// [`parse`] without resolving `notify:` secrets (see [`load_policy`]).
+pub fn parse_policy(file: &str, text: &str) -> Result<Config, ConfigError> {
+    parse_inner(file, text, None)
 }
 
 /// The JSON Schema of `.cimon.yml` (`schemas/policy.v1.json`).
@@ -230,6 +243,7 @@ fn drop_null(v: &mut serde_json::Value) {
 
 struct Ctx<'a> {
     file: &'a str,
+    text: &'a str,
     doc: &'a Located,
 }
 
@@ -242,6 +256,7 @@ impl Ctx<'_> {
             col,
             context,
             message: message.into(),
+            source_line: error::source_line(self.text, line),
         }
     }
 }
@@ -260,14 +275,25 @@ pub fn parse(
     env: &Env,
     read_file: &dyn Fn(&Path) -> std::io::Result<String>,
 ) -> Result<Config, ConfigError> {
+    parse_inner(file, text, Some((env, read_file)))
+}
+
+type Resolve<'a> = Option<(&'a Env, &'a dyn Fn(&Path) -> std::io::Result<String>)>;
+
+fn parse_inner(file: &str, text: &str, resolve: Resolve<'_>) -> Result<Config, ConfigError> {
     let doc = yaml::parse(text).map_err(|e| ConfigError {
         file: file.into(),
         line: e.pos.line,
         col: e.pos.col,
         context: String::new(),
         message: format!("not valid YAML: {}", e.message),
+        source_line: error::source_line(text, e.pos.line),
     })?;
-    let ctx = Ctx { file, doc: &doc };
+    let ctx = Ctx {
+        file,
+        text,
+        doc: &doc,
+    };
     if !doc.value.is_object() {
         return Err(ctx.err(
             "",
@@ -307,7 +333,24 @@ pub fn parse(
             }
         }
     }
+    policy::literal_secrets(&ctx)?;
     let schema = schema();
+    if let Some((pointer, key, allowed)) = error::unknown_key(&schema, &doc.value) {
+        let hint = match did_you_mean(&key, &allowed) {
+            Some(near) => format!("; did you mean `{near}`?"),
+            None => format!("; expected one of {}", allowed.join(", ")),
+        };
+        let parent = pointer.rsplit_once('/').map_or("", |(p, _)| p);
+        let context = channel_prefix(&pointer, &doc.value);
+        return Err(ctx.err(
+            &pointer,
+            context,
+            format!(
+                "unknown key `{key}` in {}{hint}",
+                if parent.is_empty() { "/" } else { parent }
+            ),
+        ));
+    }
     let validator = jsonschema::validator_for(&schema)
         .map_err(|e| ctx.err("", String::new(), format!("internal schema error: {e}")))?;
     if let Some(e) = validator.iter_errors(&doc.value).next() {
@@ -317,9 +360,10 @@ pub fn parse(
             &pointer,
             context,
             format!(
-                "{} ({})",
+                "{} (at {}; schema {})",
                 e,
-                if pointer.is_empty() { "/" } else { &pointer }
+                if pointer.is_empty() { "/" } else { &pointer },
+                e.schema_path()
             ),
         ));
     }
@@ -330,9 +374,9 @@ pub fn parse(
             format!("cannot read the configuration: {e}"),
         )
     })?;
-    let notify = match parsed.notify {
-        None => None,
-        Some(n) => {
+    let notify = match (parsed.notify, resolve) {
+        (None, _) | (Some(_), None) => None,
+        (Some(n), Some((env, read_file))) => {
             let repeat_interval = match n.repeat_interval.as_deref() {
                 None => Duration::from_secs(4 * 3600),
                 Some(t) => crate::server::parse_ttl(t).ok_or_else(|| {
@@ -354,10 +398,11 @@ pub fn parse(
             })
         }
     };
+    let gate = policy::build(&ctx, parsed.gate.as_ref(), parsed.quarantine.as_deref())?;
     Ok(Config {
         path: None,
         notify,
-        gate: parsed.gate,
+        gate,
     })
 }
 

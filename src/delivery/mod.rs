@@ -75,7 +75,8 @@ pub fn endpoint_from(args: &DeliveryArgs, env: &Env) -> Result<Option<Endpoint>,
     Endpoint::new(base, token, &ci::http_config_from_env(env)).map(Some)
 }
 
-fn token_from(env: &Env) -> Result<Option<Secret>, DeliveryError> {
+/// The endpoint token from `CIMON_TOKEN`, else the file named by `CIMON_TOKEN_FILE`.
+pub fn token_from(env: &Env) -> Result<Option<Secret>, DeliveryError> {
     if let Some(token) = env
         .get(CIMON_TOKEN)
         .map(str::trim)

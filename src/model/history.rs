@@ -81,6 +81,9 @@ pub struct TestQuery {
     pub branch: Option<String>,
     /// The newest `window` runs of the scope (default 100).
     pub window: Option<u32>,
+    /// Only runs finished at or after this time (the window counts only those).
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// Statistics of one test over a window of runs.
@@ -110,6 +113,10 @@ pub struct TestStats {
     pub flip_rate: f64,
     /// Commits on which the test both passed and failed (in different runs).
     pub same_commit_disagreements: u64,
+    /// The newest outcome in the window that was a pass or a failure (`passed` or
+    /// `failed`; errors count as failures), absent when the test only skipped.
+    #[serde(default)]
+    pub last_outcome: Option<TestOutcome>,
     /// When it last failed.
     pub last_failure_at: Option<DateTime<Utc>>,
     /// When it was last flaky in a run.

@@ -10,6 +10,7 @@ pub mod json;
 mod outcome;
 mod run;
 mod test_case;
+mod verdict;
 
 pub use check::{
     Annotation, AnnotationLevel, CheckReport, Comment, Conclusion, DEFAULT_CHECK_NAME,
@@ -24,4 +25,8 @@ pub use run::{
 };
 pub use test_case::{
     Attempt, Attempts, Details, Property, ReportFile, TestCase, TestId, TestResults, TestSummary,
+};
+pub use verdict::{
+    Classification, Evidence, Excuse, ExcuseKind, Level, QuarantineNote, Scope, Statistics,
+    TestRef, TestVerdict, Verdict, VerdictKind, Violation, VERDICT_SCHEMA,
 };

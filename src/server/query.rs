@@ -43,6 +43,12 @@ fn number(
     }
 }
 
+fn since(s: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| ApiError::bad_request(format!("since must be an RFC 3339 time, not {s:?}")))
+}
+
 fn text(params: &BTreeMap<String, String>, key: &str) -> Option<String> {
     params.get(key).filter(|v| !v.is_empty()).cloned()
 }
@@ -74,13 +80,7 @@ pub async fn list_runs(
     };
     let since = match p.get("since") {
         None => None,
-        Some(s) => Some(
-            DateTime::parse_from_rfc3339(s)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| {
-                    ApiError::bad_request(format!("since must be an RFC 3339 time, not {s:?}"))
-                })?,
-        ),
+        Some(s) => Some(since(s)?),
     };
     let query = RunQuery {
         repository: text(&p, "repository"),
@@ -108,13 +108,17 @@ pub async fn get_run(
 }
 
 fn test_query(p: &BTreeMap<String, String>) -> Result<TestQuery, ApiError> {
-    only(p, &["repository", "branch", "window"])?;
+    only(p, &["repository", "branch", "window", "since"])?;
     let repository =
         text(p, "repository").ok_or_else(|| ApiError::bad_request("repository is required"))?;
     Ok(TestQuery {
         repository: Some(repository),
         branch: text(p, "branch"),
         window: number(p, "window", 1, 10_000)?,
+        since: match p.get("since") {
+            None => None,
+            Some(s) => Some(since(s)?),
+        },
     })
 }
 

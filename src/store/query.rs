@@ -131,6 +131,9 @@ pub(crate) fn window(style: Placeholder, query: &TestQuery, window: u32) -> Dyna
     if let Some(v) = &query.branch {
         d.and(style, "branch", " = ", Bind::Text(v.clone()));
     }
+    if let Some(v) = query.since {
+        d.and(style, "finished_at", " >= ", Bind::Int(ms(v)));
+    }
     d.limit(style, i64::from(window));
     d
 }
@@ -297,6 +300,7 @@ mod tests {
                 repository: Some("r".into()),
                 branch: Some("b".into()),
                 window: None,
+                since: None,
             },
             100,
         );

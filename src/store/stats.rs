@@ -213,6 +213,11 @@ impl StatsBuilder {
                     .iter()
                     .filter(|(_, bits)| *bits == PASS | FAIL)
                     .count() as u64,
+                last_outcome: match acc.last {
+                    PASS => Some(TestOutcome::Passed),
+                    FAIL => Some(TestOutcome::Failed),
+                    _ => None,
+                },
                 last_failure_at: acc.last_failure_at.map(time_of_ms).transpose()?,
                 last_flaky_at: acc.last_flaky_at.map(time_of_ms).transpose()?,
             });

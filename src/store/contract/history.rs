@@ -77,6 +77,7 @@ fn scope(branch: Option<&str>, window: Option<u32>) -> TestQuery {
         repository: Some("octo/app".into()),
         branch: branch.map(Into::into),
         window,
+        since: None,
     }
 }
 
@@ -129,6 +130,27 @@ pub(super) async fn test_stats_over_windows(db: &Db) {
         (2, 1.0, 0)
     );
     assert_eq!(c.last_failure_at, Some(at(3)));
+    // The newest pass-or-fail outcome: an error counts as a failure, a skip is no outcome.
+    assert_eq!(
+        (a.last_outcome, b.last_outcome, c.last_outcome),
+        (
+            Some(TestOutcome::Failed),
+            Some(TestOutcome::Passed),
+            Some(TestOutcome::Passed)
+        )
+    );
+
+    // A time window: runs finished at or after minute 4 on main (4 and 5), whatever `window`.
+    for window in [None, Some(3)] {
+        let q = TestQuery {
+            since: Some(at(4)),
+            ..scope(Some("main"), window)
+        };
+        let stats = db.store.test_stats(&q).await.unwrap();
+        let a = stat(&stats, "a");
+        assert_eq!((a.runs, a.passes, a.failures), (2, 1, 1), "{window:?}");
+        assert!(stats.iter().all(|s| s.name != "c" || s.runs == 1));
+    }
 
     // The repository without a branch: run 6 (dev) joins the window.
     let stats = db.store.test_stats(&scope(None, None)).await.unwrap();
