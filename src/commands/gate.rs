@@ -32,7 +32,7 @@ fn load_policy(explicit: Option<&Path>, root: &Path) -> Result<Policy, String> {
 pub fn run_policy(action: PolicyAction) -> u8 {
     match action {
         PolicyAction::Check { file } => {
-            let Some(path) = crate::config::find(Path::new("."), file.as_deref()) else {
+            let Some(path) = crate::config::find(Path::new(""), file.as_deref()) else {
                 eprintln!(
                     "cimon policy check: no .cimon.yml or .github/cimon.yml here; name the file"
                 );
@@ -64,7 +64,7 @@ pub fn run_policy(action: PolicyAction) -> u8 {
 
 /// Runs `cimon gate`; returns the exit code.
 pub fn run(args: GateArgs, env: &Env) -> u8 {
-    let policy = match load_policy(args.policy.as_deref(), Path::new(".")) {
+    let policy = match load_policy(args.policy.as_deref(), Path::new("")) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");

@@ -46,12 +46,9 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// The `n`-th (1-based) line of `text`, without its line break.
+/// The `n`-th (1-based) line of `text`, without its line break, secrets redacted.
 pub(super) fn source_line(text: &str, n: usize) -> String {
-    text.lines()
-        .nth(n.saturating_sub(1))
-        .unwrap_or_default()
-        .to_owned()
+    super::policy::redact_line(text.lines().nth(n.saturating_sub(1)).unwrap_or_default())
 }
 
 /// The first key of the document that the schema does not allow, as (JSON pointer of the

@@ -61,6 +61,22 @@ pub(super) fn literal_secrets(ctx: &Ctx<'_>) -> Result<(), ConfigError> {
     walk(ctx, &ctx.doc.value, "")
 }
 
+/// The source line as shown under an error: the value of a key that names a secret, and any
+/// value in a known token format, replaced by `***`.
+pub(super) fn redact_line(line: &str) -> String {
+    let body = line.trim_start().trim_start_matches("- ");
+    let key = body.split(':').next().unwrap_or_default().trim();
+    let secret_key = body.contains(':') && LITERAL_SECRETS.contains(&key);
+    let token = TOKEN_PREFIXES.iter().any(|(p, _)| line.contains(p));
+    if !secret_key && !token {
+        return line.to_owned();
+    }
+    match line.find(':') {
+        Some(i) if secret_key || !line[..i].contains(['"', '\'']) => format!("{} ***", &line[..=i]),
+        _ => "***".to_owned(),
+    }
+}
+
 fn globs(ctx: &Ctx<'_>, ptr: &str, patterns: &[String]) -> Result<Globs, ConfigError> {
     let mut b = GlobSetBuilder::new();
     for (i, p) in patterns.iter().enumerate() {
@@ -211,4 +227,49 @@ pub(super) fn build(
         allow_known_flaky_failures: g.allow_known_flaky_failures.unwrap_or(false),
         quarantine: entries,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacted_lines() {
+        let table = [
+            ("  token: abc", "  token: ***"),
+            ("    - url: https://x", "    - url: ***"),
+            ("    reason: 'see ghp_123'", "    reason: ***"),
+            ("  - 'ghp_123: x'", "***"),
+            ("  min_runs: 10", "  min_runs: 10"),
+            ("  url_env: SLACK", "  url_env: SLACK"),
+        ];
+        for (line, want) in table {
+            assert_eq!(redact_line(line), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn the_issue_example_gives_the_documented_policy() {
+        let text = "version: 1\ngate:\n  branches: [main]\n  window: { runs: 50 }\n  min_runs: 10\n  rules:\n    max_flip_rate: 0.1\n    max_flaky_tests: 0\n  mode: enforce\nquarantine:\n  - test: \"*flaky_cache*\"\n    owner: \"@qa\"\n    reason: \"known race, JIRA-123\"\n    until: 2099-01-01\n";
+        let p = crate::config::parse_policy(".cimon.yml", text)
+            .unwrap()
+            .gate
+            .unwrap();
+        assert!(p.gates_branch("main") && !p.gates_branch("dev"));
+        assert_eq!((p.window_runs, p.window_days, p.min_runs), (50, None, 10));
+        assert_eq!((p.max_flip_rate, p.max_flaky_tests), (Some(0.1), Some(0)));
+        assert_eq!((p.mode, p.new_flaky), (GateMode::Enforce, NewFlaky::Warn));
+        assert_eq!(p.on_missing_history, OnMissingHistory::Warn);
+        let q = &p.quarantine[0];
+        assert_eq!(q.until, NaiveDate::from_ymd_opt(2099, 1, 1));
+        assert_eq!(q.note.origin, ".cimon.yml:11");
+        let t = |name: &'static str| crate::gate::policy::TestName {
+            id: "0123456789abcdef",
+            suite: "s",
+            classname: Some("tests.test_cache"),
+            name,
+        };
+        assert!(q.matches(&t("test_flaky_cache_evicts")));
+        assert!(!q.matches(&t("test_cache_evicts")));
+    }
 }

@@ -84,7 +84,7 @@ fn bad_configurations_name_line_channel_and_field() {
         ),
         (
             "version: 1\nnotify:\n  channels:\n    - type: slack\n      url_env: SLACK_WEBHOOK_URL\n      colour: red\n",
-            ".cimon.yml:4:7: notify.channels[0] (slack): ",
+            ".cimon.yml:6:7: notify.channels[0] (slack): unknown key `colour` in /notify/channels/0; expected one of branches,",
         ),
         ("version: 2\n", ".cimon.yml:1:1: "),
         ("version: 1\nnotify: [\n", ".cimon.yml:"),

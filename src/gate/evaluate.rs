@@ -5,69 +5,17 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 
+pub use super::inputs::{CurrentRun, CurrentTest, Inputs, Window};
 use super::policy::{Policy, QuarantineEntry, TestName};
 use super::stats::{classify, Counts};
 use crate::config::file::{GateMode, NewFlaky, OnMissingHistory};
 use crate::model::{
-    Classification, Evidence, Excuse, ExcuseKind, Level, Scope, TestOutcome, TestRef, TestStats,
-    TestVerdict, Verdict, VerdictKind, Violation, VERDICT_SCHEMA,
+    Classification, Evidence, Excuse, ExcuseKind, Level, Scope, TestOutcome, TestRef, TestVerdict,
+    Verdict, VerdictKind, Violation, VERDICT_SCHEMA,
 };
 
 /// Most tests listed in the evidence of a per-suite rule.
 pub const MAX_EVIDENCE_TESTS: usize = 50;
-
-/// One test of a current run's report.
-#[derive(Debug, Clone)]
-pub struct CurrentTest {
-    /// Identity.
-    pub test: TestRef,
-    /// Source file.
-    pub file: Option<String>,
-    /// Source line.
-    pub line: Option<u32>,
-    /// Outcome after retries.
-    pub outcome: TestOutcome,
-    /// Failed then passed on a retry.
-    pub flaky: bool,
-}
-
-/// One current run (`--report FILE`; several for a matrix).
-#[derive(Debug, Clone, Default)]
-pub struct CurrentRun {
-    /// Its tests.
-    pub tests: Vec<CurrentTest>,
-    /// True when the history already holds this run (`report --history` ran first): its
-    /// results are not counted twice.
-    pub in_history: bool,
-}
-
-/// A window of history: per-test statistics and the run counts behind the per-suite rules.
-#[derive(Debug, Clone, Default)]
-pub struct Window {
-    /// Per-test statistics.
-    pub stats: Vec<TestStats>,
-    /// Runs in the window.
-    pub runs: u64,
-    /// Runs in the window in which at least one test needed a retry.
-    pub runs_with_retries: u64,
-}
-
-/// Everything the verdict depends on.
-#[derive(Debug, Clone)]
-pub struct Inputs {
-    /// What is judged (repository, branches, commit). `window_*`, `history_runs` and
-    /// `in_scope` are filled in by [`evaluate`].
-    pub scope: Scope,
-    /// The current run(s).
-    pub current: Vec<CurrentRun>,
-    /// The baseline window (the base branch of a pull request, else the run's branch), or
-    /// why it could not be read.
-    pub base: Result<Window, String>,
-    /// The pull request's own branch window, when the run belongs to one.
-    pub head: Option<Window>,
-    /// Today (UTC), for quarantine expiry.
-    pub today: NaiveDate,
-}
 
 #[derive(Debug, Default)]
 struct Entry {
@@ -445,7 +393,7 @@ pub fn evaluate(policy: &Policy, mut inputs: Inputs) -> Verdict {
             statistics: stats,
         });
     }
-    flaky_tests.sort_by(|a, b| a.full_name().cmp(&b.full_name()));
+    flaky_tests.sort_by_key(TestRef::full_name);
     if let Some(t) = policy.max_flaky_tests {
         let n = flaky_tests.len() as u64;
         if n > t {
@@ -558,7 +506,7 @@ fn finish(
             .then_with(|| a.rule.cmp(&b.rule))
             .then_with(|| a.message.cmp(&b.message))
     });
-    excused.sort_by(|a, b| a.test.full_name().cmp(&b.test.full_name()));
+    excused.sort_by_key(|e| e.test.full_name());
     let rank = |c: Classification| match c {
         Classification::Flaky => 0,
         Classification::Broken => 1,
@@ -582,7 +530,7 @@ fn finish(
     });
     let verdict = if violations.iter().any(|v| v.level == Level::Fail) {
         VerdictKind::Fail
-    } else if !violations.is_empty() || !warnings.is_empty() {
+    } else if !violations.is_empty() {
         VerdictKind::Warn
     } else {
         VerdictKind::Pass

@@ -3,6 +3,7 @@
 //! Reading the history and the reports, and the exit code, live in `commands::gate`.
 
 pub mod evaluate;
+pub mod inputs;
 pub mod policy;
 pub mod render;
 pub mod stats;

@@ -163,7 +163,7 @@ fn md_row(out: &mut String, x: &Violation) {
     let test = x
         .test
         .as_ref()
-        .map(|t| format!("`{}`", escape::markdown(&t.full_name())))
+        .map(|t| escape::markdown(&t.full_name()))
         .unwrap_or_default();
     let num = |n: Option<f64>| n.map(|n| format!("{n:.3}")).unwrap_or_default();
     let _ = writeln!(
@@ -181,8 +181,9 @@ fn md_row(out: &mut String, x: &Violation) {
     );
 }
 
-/// The Markdown summary (at most `limit` characters; tables are cut with a note) and the
-/// annotations. `limit` is 65 535 for a GitHub check run, 1 MiB for a job summary.
+/// The Markdown summary (at most `limit` bytes, so within a limit counted in characters
+/// too; sections that do not fit are left out with a note) and the annotations. `limit` is
+/// 65 535 for a GitHub check run, 1 MiB for a job summary.
 pub fn render_markdown(v: &Verdict, limit: usize) -> Rendered {
     let mut out = String::new();
     let _ = writeln!(
@@ -224,7 +225,7 @@ pub fn render_markdown(v: &Verdict, limit: usize) -> Rendered {
             };
             let _ = writeln!(
                 s,
-                "| `{}` | {} | {} |",
+                "| {} | {} | {} |",
                 escape::markdown(&e.test.full_name()),
                 e.excused,
                 escape::markdown(&by)
@@ -250,7 +251,7 @@ pub fn render_markdown(v: &Verdict, limit: usize) -> Rendered {
             let st = &x.statistics;
             let _ = writeln!(
                 s,
-                "| `{}`{} | {} | {} | {} | {} | {:.3} | {:.3} [{:.3}, {:.3}] |",
+                "| {}{} | {} | {} | {} | {} | {:.3} | {:.3} [{:.3}, {:.3}] |",
                 escape::markdown(&full_name(x)),
                 if x.quarantined { " (quarantined)" } else { "" },
                 st.passes + st.failures,
@@ -281,15 +282,19 @@ pub fn render_markdown(v: &Verdict, limit: usize) -> Rendered {
     }
     const CUT: &str = "\n_… cut to fit; the JSON verdict (`--format json`) has everything._\n";
     for s in sections {
-        if out.chars().count() + s.chars().count() + 1 + CUT.len() > limit {
+        if out.len() + s.len() + 1 + CUT.len() > limit {
             out.push_str(CUT);
             break;
         }
         out.push_str(&s);
         out.push('\n');
     }
-    if out.chars().count() > limit {
-        out = out.chars().take(limit).collect();
+    if out.len() > limit {
+        let mut end = limit;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
     }
     Rendered {
         markdown: out,

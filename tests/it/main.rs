@@ -8,6 +8,7 @@ mod delivery;
 mod dialects;
 mod email;
 mod forge;
+mod gate;
 mod notify;
 mod schema;
 mod server;
