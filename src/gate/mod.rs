@@ -10,4 +10,4 @@ pub mod stats;
 
 pub use evaluate::{evaluate, CurrentRun, CurrentTest, Inputs, Window};
 pub use policy::Policy;
-pub use render::{render_markdown, render_text, Annotation, AnnotationLevel, Rendered};
+pub use render::{check_report, render_markdown, render_text, Rendered};

@@ -4,48 +4,14 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{Classification, Level, TestVerdict, Verdict, VerdictKind, Violation};
+use crate::model::{
+    Annotation, AnnotationLevel, CheckReport, Classification, Conclusion, Level, TestVerdict,
+    Verdict, VerdictKind, Violation,
+};
 use crate::output::escape;
 
 /// Most tests listed per classification in text and Markdown.
 pub const MAX_LISTED: usize = 25;
-
-/// The level of an annotation (GitHub check-run levels).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AnnotationLevel {
-    /// Information.
-    Notice,
-    /// A warning.
-    Warning,
-    /// A failure.
-    Failure,
-}
-
-impl AnnotationLevel {
-    /// The GitHub name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Notice => "notice",
-            Self::Warning => "warning",
-            Self::Failure => "failure",
-        }
-    }
-}
-
-/// One annotation of a source line (raw text: the forge client escapes it for its API).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Annotation {
-    /// Path relative to the repository.
-    pub path: String,
-    /// 1-based line.
-    pub line: u32,
-    /// Level.
-    pub level: AnnotationLevel,
-    /// Title.
-    pub title: String,
-    /// Message.
-    pub message: String,
-}
 
 /// The Markdown summary and the annotations of a verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,13 +281,15 @@ fn annotations(v: &Verdict) -> Vec<Annotation> {
         if let Some((path, line)) = located(&t.id) {
             out.push(Annotation {
                 path,
-                line,
+                start_line: line,
+                end_line: line,
                 level: match x.level {
                     Level::Fail => AnnotationLevel::Failure,
                     Level::Warn => AnnotationLevel::Warning,
                 },
-                title: format!("cimon gate: {} ({})", x.rule, t.full_name()),
+                title: Some(format!("cimon gate: {} ({})", x.rule, t.full_name())),
                 message: x.message.clone(),
+                raw_details: None,
             });
         }
     }
@@ -329,9 +297,11 @@ fn annotations(v: &Verdict) -> Vec<Annotation> {
         if let Some((path, line)) = located(&e.test.id) {
             out.push(Annotation {
                 path,
-                line,
+                start_line: line,
+                end_line: line,
                 level: AnnotationLevel::Notice,
-                title: format!("cimon gate: excused ({})", e.test.full_name()),
+                raw_details: None,
+                title: Some(format!("cimon gate: excused ({})", e.test.full_name())),
                 message: match &e.entry {
                     Some(q) => format!(
                         "{}; quarantined by {} (owner {}, {})",
@@ -343,4 +313,28 @@ fn annotations(v: &Verdict) -> Vec<Annotation> {
         }
     }
     out
+}
+
+/// GitHub's check-run summary limit, in characters.
+pub const CHECK_SUMMARY_LIMIT: usize = 65_535;
+
+/// The check (`cimon / flakiness`) for the forge integration: fail → failure, warn →
+/// neutral, pass → success; the Markdown summary within the check-run limit and the
+/// annotations.
+pub fn check_report(v: &Verdict, head_sha: &str, details_url: Option<String>) -> CheckReport {
+    let rendered = render_markdown(v, CHECK_SUMMARY_LIMIT);
+    let conclusion = match v.verdict {
+        VerdictKind::Pass => Conclusion::Success,
+        VerdictKind::Warn => Conclusion::Neutral,
+        VerdictKind::Fail => Conclusion::Failure,
+    };
+    let mut check = CheckReport::new(
+        head_sha,
+        conclusion,
+        format!("flakiness gate: {}", v.verdict.as_str()),
+        rendered.markdown,
+    );
+    check.annotations = rendered.annotations;
+    check.details_url = details_url;
+    check
 }

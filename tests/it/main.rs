@@ -9,6 +9,7 @@ mod dialects;
 mod email;
 mod forge;
 mod gate;
+mod gate_fixtures;
 mod notify;
 mod schema;
 mod server;

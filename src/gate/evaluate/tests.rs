@@ -389,8 +389,14 @@ fn renders_markdown_within_the_limit_and_annotates_located_tests() {
     );
     assert_eq!(r.annotations.len(), 1);
     assert_eq!(
-        (r.annotations[0].path.as_str(), r.annotations[0].line),
+        (r.annotations[0].path.as_str(), r.annotations[0].start_line),
         ("tests/test_x.py", 3)
+    );
+    let check = crate::gate::check_report(&v, "abc", None);
+    assert_eq!(check.conclusion, crate::model::Conclusion::Failure);
+    assert_eq!(
+        (check.name.as_str(), check.annotations.len()),
+        ("cimon / flakiness", 1)
     );
     let small = crate::gate::render_markdown(&v, 400);
     assert!(small.markdown.len() <= 400);
