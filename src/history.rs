@@ -228,3 +228,119 @@ pub async fn fetch_window(
         runs_with_retries: retried,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use wiremock::matchers::{header, method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::*;
+
+    fn stats(name: &str) -> serde_json::Value {
+        serde_json::json!({
+            "test_id": "00000000000000aa", "suite": "s", "classname": "c", "name": name,
+            "runs": 3, "passes": 2, "failures": 1, "skips": 0, "flaky_runs": 1, "flips": 2,
+            "flip_rate": 1.0, "same_commit_disagreements": 0, "last_outcome": "passed",
+            "last_failure_at": null, "last_flaky_at": null
+        })
+    }
+
+    fn run(flaky: u64, total: u64) -> serde_json::Value {
+        serde_json::json!({
+            "id": "0000000000000001", "key": "k", "provider": "github", "repository": "octo/app",
+            "workflow": null, "job": null, "branch": "main", "sha": null, "run_id": null,
+            "run_attempt": 1, "outcome": "success", "started_at": null,
+            "finished_at": "2026-11-27T00:00:00Z", "duration_ms": null,
+            "tests": {"total": total, "passed": total, "failed": 0, "errored": 0, "skipped": 0,
+                      "flaky": flaky, "duration_ms": 0},
+            "received_at": "2026-11-27T00:00:00Z"
+        })
+    }
+
+    #[tokio::test]
+    async fn the_endpoint_gets_the_documented_requests() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/api/v1/tests"))
+            .and(query_param("repository", "octo/app"))
+            .and(query_param("branch", "main"))
+            .and(query_param("window", "3"))
+            .and(query_param("since", "2026-11-01T00:00:00.000Z"))
+            .and(header("authorization", "Bearer tok-123"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(vec![stats("a")]))
+            .expect(1)
+            .mount(&server)
+            .await;
+        // Two pages of runs; a run without tests is not part of the window.
+        Mock::given(method("GET"))
+            .and(path("/api/v1/runs"))
+            .and(query_param("limit", "500"))
+            .and(query_param("cursor", "next"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                serde_json::json!({"runs": [run(0, 5), run(1, 5)], "next_cursor": "again"}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/api/v1/runs"))
+            .and(query_param("repository", "octo/app"))
+            .and(query_param("branch", "main"))
+            .and(query_param("limit", "500"))
+            .and(header("authorization", "Bearer tok-123"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                serde_json::json!({"runs": [run(1, 5), run(0, 0)], "next_cursor": "next"}),
+            ))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/api/v1/runs/00000000000000ff"))
+            .respond_with(ResponseTemplate::new(404))
+            .mount(&server)
+            .await;
+        let client = crate::http::build_client(&crate::http::HttpConfig::default()).unwrap();
+        let h = EndpointHistory::new(
+            client,
+            &format!("{}/", server.uri()),
+            Some(Secret::new("tok-123")),
+            Duration::from_secs(5),
+        );
+        let since = DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let w = fetch_window(&h, Some("octo/app"), Some("main"), 3, Some(since))
+            .await
+            .unwrap();
+        assert_eq!((w.stats.len(), w.runs, w.runs_with_retries), (1, 3, 2));
+        assert_eq!(
+            w.stats[0].last_outcome,
+            Some(crate::model::TestOutcome::Passed)
+        );
+        assert!(!h.has_run("00000000000000ff").await.unwrap());
+        assert!(h.describe().starts_with("endpoint http://127.0.0.1:"));
+    }
+
+    #[tokio::test]
+    async fn errors_never_show_the_token() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(401))
+            .mount(&server)
+            .await;
+        let client = crate::http::build_client(&crate::http::HttpConfig::default()).unwrap();
+        let h = EndpointHistory::new(
+            client,
+            &server.uri(),
+            Some(Secret::new("tok-123")),
+            Duration::from_secs(5),
+        );
+        let e = fetch_window(&h, Some("octo/app"), None, 10, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, HistoryError::Unavailable(_)));
+        assert!(
+            e.to_string().contains("401") && !e.to_string().contains("tok-123"),
+            "{e}"
+        );
+    }
+}

@@ -8,6 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::common::{cimon, fixture};
+use super::server::{Server, TOKEN};
 
 /// By construction (`tests/fixtures/gate/README.md`).
 const FLAKY: &[&str] = &["flaky_cache_eviction", "flaky_network_timeout"];
@@ -225,6 +226,30 @@ fn scenario(tool: &str) {
         violations(&v, "new_flaky").is_empty(),
         "{tool}: new_flaky on main"
     );
+
+    // The same history through `cimon serve` gives the same verdict.
+    let server = Server::start(&format!("sqlite://{}", d.join("h.db").display()), &[]);
+    for args in [
+        vec!["--report", main_report.as_str()],
+        vec!["--report", last.as_str(), "--base-branch", "main"],
+    ] {
+        let (mut from_file, file_code) = gate(d, "2099-01-01", &args);
+        let out = cimon(d, &[("CIMON_TOKEN", TOKEN)])
+            .args(["gate", "--endpoint", &server.base, "--format", "json"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let mut from_server: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+        assert_eq!(out.status.code(), Some(file_code), "{out:?}");
+        assert!(from_server["scope"]["history"]
+            .as_str()
+            .unwrap()
+            .starts_with("endpoint http://127.0.0.1:"));
+        from_file["scope"]["history"] = Value::Null;
+        from_server["scope"]["history"] = Value::Null;
+        assert_eq!(from_file, from_server, "{tool} {args:?}");
+    }
 }
 
 #[test]
