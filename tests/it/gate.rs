@@ -229,7 +229,34 @@ fn a_seeded_suite_through_report_history_and_gate() {
     assert_eq!(named(&v, |t| t["classification"] == "unknown").len(), 6);
     // …and judges at 10 (the current run is already in the history: counted once).
     seeded_main(d, 10);
-    let (v, code) = gate(d, &["--report", "main.json"]);
+    let summary = d.join("summary.md");
+    let out = cimon(
+        d,
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+        ],
+    )
+    .args([
+        "gate",
+        "--history",
+        "h.db",
+        "--report",
+        "main.json",
+        "--format",
+        "json",
+    ])
+    .output()
+    .unwrap();
+    let code = out.status.code().unwrap_or(-1);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // In GitHub Actions the Markdown verdict is appended to the job summary.
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.starts_with("## ❌ cimon gate: fail"), "{md}");
+    assert!(
+        md.contains("### Flaky tests (3)") && md.contains("flaky\\_net"),
+        "{md}"
+    );
     assert_eq!(v["scope"]["history_runs"], 10);
     assert_eq!(
         named(&v, |t| t["classification"] == "flaky"),

@@ -404,3 +404,22 @@ fn renders_markdown_within_the_limit_and_annotates_located_tests() {
     let text = crate::gate::render_text(&v);
     assert!(text.starts_with("cimon gate: FAIL"), "{text}");
 }
+
+#[test]
+fn flaky_run_rate_is_the_share_of_runs_that_needed_a_retry() {
+    // suite(): 2 of 12 runs needed a retry (0.167).
+    let at = |t: &str, min_runs: u32| {
+        let p = policy(&format!(
+            "gate:\n  min_runs: {min_runs}\n  rules:\n    max_flaky_run_rate: {t}\n"
+        ));
+        evaluate(&p, main_run(suite()))
+    };
+    let v = at("0.1", 10);
+    assert_eq!(rules(&v), [("max_flaky_run_rate", Level::Fail)]);
+    let x = &v.violations[0];
+    assert_eq!((x.evidence.runs, x.evidence.failures), (12, 2));
+    assert!((x.value.unwrap() - 2.0 / 12.0).abs() < 1e-12);
+    assert!(at("0.2", 10).violations.is_empty());
+    // Fewer runs in the window than min_runs: not judged.
+    assert!(at("0.1", 13).violations.is_empty());
+}
