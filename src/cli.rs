@@ -118,6 +118,8 @@ pub enum SchemaKind {
     Openapi,
     /// The configuration file `.cimon.yml` (notifications, gate policy).
     Policy,
+    /// The verdict of `cimon gate --format json` (`cimon.verdict/v1`).
+    Verdict,
 }
 
 /// Output formats of `report` on stdout.

@@ -21,6 +21,25 @@ pub fn run_report() -> serde_json::Value {
     schema
 }
 
+/// The JSON Schema of `cimon gate --format json` (`schemas/verdict.v1.json`).
+pub fn verdict() -> serde_json::Value {
+    let mut schema =
+        serde_json::to_value(schemars::schema_for!(crate::model::Verdict)).unwrap_or_default();
+    if let Some(obj) = schema.as_object_mut() {
+        obj.insert(
+            "$id".into(),
+            "https://cimon.dev/schemas/verdict.v1.json".into(),
+        );
+        if let Some(props) = obj.get_mut("properties").and_then(|p| p.as_object_mut()) {
+            props.insert(
+                "schema".into(),
+                serde_json::json!({"const": crate::model::VERDICT_SCHEMA, "description": "Always `cimon.verdict/v1`."}),
+            );
+        }
+    }
+    schema
+}
+
 /// The run-report schema as pretty JSON with a trailing newline (the committed file's form).
 pub fn run_report_text() -> String {
     let mut text = serde_json::to_string_pretty(&run_report()).unwrap_or_default();

@@ -37,6 +37,10 @@ pub fn schema_text(which: SchemaKind, markdown: bool) -> String {
             "Run report reference (`cimon.run/v1`)",
         ),
         SchemaKind::Openapi => (crate::schema::openapi(), "cimon serve API"),
+        SchemaKind::Verdict => (
+            crate::schema::verdict(),
+            "Gate verdict reference (`cimon.verdict/v1`)",
+        ),
         SchemaKind::Policy => (
             crate::config::schema(),
             "Configuration reference (`.cimon.yml`)",

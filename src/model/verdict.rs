@@ -75,6 +75,7 @@ impl Classification {
 
 /// The gate's decision (`--format json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "cimon gate verdict (cimon.verdict/v1)")]
 pub struct Verdict {
     /// Always `cimon.verdict/v1`.
     pub schema: String,

@@ -171,7 +171,41 @@ fn gate(dir: &Path, args: &[&str]) -> (Value, i32) {
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
-    (v, out.status.code().unwrap_or(-1))
+    (valid_verdict(v), out.status.code().unwrap_or(-1))
+}
+
+/// Checks a verdict against the committed `schemas/verdict.v1.json`.
+pub fn valid_verdict(v: Value) -> Value {
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let validator = SCHEMA.get_or_init(|| {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/verdict.v1.json"),
+        )
+        .unwrap();
+        jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
+    });
+    let errors: Vec<String> = validator
+        .iter_errors(&v)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "not a cimon.verdict/v1 document:\n{}",
+        errors.join("\n")
+    );
+    v
+}
+
+#[test]
+fn the_committed_verdict_schema_is_current() {
+    let committed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/verdict.v1.json"),
+    )
+    .unwrap_or_default();
+    assert!(
+        committed == cimon::commands::schema_text(cimon::cli::SchemaKind::Verdict, false),
+        "schemas/verdict.v1.json is stale: run `cargo run -- schema verdict > schemas/verdict.v1.json`"
+    );
 }
 
 fn named(v: &Value, pick: impl Fn(&Value) -> bool) -> Vec<String> {

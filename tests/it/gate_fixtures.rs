@@ -8,6 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::common::{cimon, fixture};
+use super::gate::valid_verdict;
 use super::server::{Server, TOKEN};
 
 /// By construction (`tests/fixtures/gate/README.md`).
@@ -119,7 +120,7 @@ fn gate(dir: &Path, until: &str, args: &[&str]) -> (Value, i32) {
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
-    (v, out.status.code().unwrap_or(-1))
+    (valid_verdict(v), out.status.code().unwrap_or(-1))
 }
 
 fn scenario(tool: &str) {
