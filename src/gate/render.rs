@@ -131,7 +131,18 @@ fn md_row(out: &mut String, x: &Violation) {
         .as_ref()
         .map(|t| escape::markdown(&t.full_name()))
         .unwrap_or_default();
-    let num = |n: Option<f64>| n.map(|n| format!("{n:.3}")).unwrap_or_default();
+    // Counts (max_flaky_tests) as integers, rates with three decimals.
+    let counts = x.rule == "max_flaky_tests";
+    let num = |n: Option<f64>| {
+        n.map(|n| {
+            if counts {
+                format!("{n:.0}")
+            } else {
+                format!("{n:.3}")
+            }
+        })
+        .unwrap_or_default()
+    };
     let _ = writeln!(
         out,
         "| {} | {} | {} | {} | {} | {} |",
