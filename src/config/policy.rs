@@ -182,6 +182,10 @@ fn entry(ctx: &Ctx<'_>, i: usize, q: &QuarantineConfig) -> Result<QuarantineEntr
             origin: format!("{}:{line}", ctx.file),
         },
         until,
+        location: crate::model::SourceLocation {
+            path: ctx.file.to_owned(),
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+        },
     })
 }
 

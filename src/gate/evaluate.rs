@@ -225,6 +225,7 @@ pub fn evaluate(policy: &Policy, mut inputs: Inputs) -> Verdict {
                 ),
                 test: None,
                 evidence: Evidence::default(),
+                location: None,
             }),
             None => warnings.push(format!("{why}; on_missing_history: pass")),
         }
@@ -298,6 +299,7 @@ pub fn evaluate(policy: &Policy, mut inputs: Inputs) -> Verdict {
                         ),
                         test: Some(e.test.clone()),
                         evidence: evidence(None),
+                        location: None,
                     });
                 }
             }
@@ -320,6 +322,7 @@ pub fn evaluate(policy: &Policy, mut inputs: Inputs) -> Verdict {
                         ),
                         test: Some(e.test.clone()),
                         evidence: evidence(Some(stats.failure_rate_low)),
+                        location: None,
                     });
                 }
             }
@@ -354,6 +357,7 @@ pub fn evaluate(policy: &Policy, mut inputs: Inputs) -> Verdict {
                         bound: None,
                         tests: Vec::new(),
                     },
+                    location: None,
                 });
             }
             if class == Classification::Flaky {
@@ -413,6 +417,7 @@ pub fn evaluate(policy: &Policy, mut inputs: Inputs) -> Verdict {
                         .collect(),
                     ..Evidence::default()
                 },
+                location: None,
             });
         }
     }
@@ -437,6 +442,7 @@ pub fn evaluate(policy: &Policy, mut inputs: Inputs) -> Verdict {
                     failures: retry_runs,
                     ..Evidence::default()
                 },
+                location: None,
             });
         }
     }
@@ -464,6 +470,7 @@ pub fn evaluate(policy: &Policy, mut inputs: Inputs) -> Verdict {
                 tests: hits.into_iter().take(MAX_EVIDENCE_TESTS).collect(),
                 ..Evidence::default()
             },
+            location: Some(q.location.clone()),
         });
     }
     let failures_excused = (policy.allow_known_flaky_failures && failed_now > 0)

@@ -83,6 +83,8 @@ pub struct QuarantineEntry {
     pub note: QuarantineNote,
     /// `until`, parsed.
     pub until: Option<NaiveDate>,
+    /// The policy file and the entry's line.
+    pub location: crate::model::SourceLocation,
 }
 
 impl QuarantineEntry {

@@ -304,6 +304,23 @@ fn annotations(v: &Verdict) -> Vec<Annotation> {
             });
         }
     }
+    for x in &v.violations {
+        let Some(at) = x.location.as_ref().filter(|_| x.test.is_none()) else {
+            continue;
+        };
+        out.push(Annotation {
+            path: at.path.clone(),
+            start_line: at.line,
+            end_line: at.line,
+            level: match x.level {
+                Level::Fail => AnnotationLevel::Failure,
+                Level::Warn => AnnotationLevel::Warning,
+            },
+            title: Some(format!("cimon gate: {}", x.rule)),
+            message: x.message.clone(),
+            raw_details: None,
+        });
+    }
     for e in &v.excused {
         if let Some((path, line)) = located(&e.test.id) {
             out.push(Annotation {

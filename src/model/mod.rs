@@ -27,6 +27,6 @@ pub use test_case::{
     Attempt, Attempts, Details, Property, ReportFile, TestCase, TestId, TestResults, TestSummary,
 };
 pub use verdict::{
-    Classification, Evidence, Excuse, ExcuseKind, Level, QuarantineNote, Scope, Statistics,
-    TestRef, TestVerdict, Verdict, VerdictKind, Violation, VERDICT_SCHEMA,
+    Classification, Evidence, Excuse, ExcuseKind, Level, QuarantineNote, Scope, SourceLocation,
+    Statistics, TestRef, TestVerdict, Verdict, VerdictKind, Violation, VERDICT_SCHEMA,
 };

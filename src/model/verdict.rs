@@ -169,6 +169,19 @@ pub struct Violation {
     pub test: Option<TestRef>,
     /// The numbers behind it.
     pub evidence: Evidence,
+    /// Where in the repository it points, when not at a test (`quarantine_expired`: the
+    /// entry in the policy file).
+    #[serde(default)]
+    pub location: Option<SourceLocation>,
+}
+
+/// A line of a file of the repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SourceLocation {
+    /// Path as given (relative to the working directory, normally the repository root).
+    pub path: String,
+    /// 1-based line.
+    pub line: u32,
 }
 
 /// The numbers behind a violation.

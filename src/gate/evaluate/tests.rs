@@ -169,6 +169,13 @@ fn quarantine_excuses_exactly_its_tests_and_expired_entries_warn() {
         "{}",
         v.violations[1].message
     );
+    // Annotated on the entry's line of the policy file.
+    let at = v.violations[1].location.as_ref().unwrap();
+    assert_eq!((at.path.as_str(), at.line), (".cimon.yml", 10));
+    let notes = crate::gate::render_markdown(&v, 10_000).annotations;
+    assert!(notes.iter().any(|a| a.path == ".cimon.yml"
+        && a.start_line == 10
+        && a.level == crate::model::AnnotationLevel::Warning));
 }
 
 #[test]
