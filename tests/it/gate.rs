@@ -422,3 +422,32 @@ fn missing_history_is_a_warning_unless_strict() {
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("s3cret"));
 }
+
+/// The policies shown in README.md and docs/gate.md are valid.
+#[test]
+fn the_documented_policies_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (doc, marker) in [
+        ("README.md", "## The flakiness gate"),
+        ("docs/gate.md", "## The policy"),
+    ] {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        let section = text.split(marker).nth(1).unwrap();
+        let yaml = section
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .unwrap();
+        assert!(
+            yaml.contains("gate:") && yaml.contains("quarantine:"),
+            "{doc}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".cimon.yml"), yaml).unwrap();
+        let out = cimon(dir.path(), &[])
+            .args(["policy", "check"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{doc}: {out:?}");
+    }
+}
