@@ -97,6 +97,14 @@ pub struct GateArgs {
     /// GitHub Actions: do not append to `$GITHUB_STEP_SUMMARY`.
     #[arg(long)]
     pub no_summary: bool,
+    /// Also write one sticky pull-request comment (GitHub) / merge-request note (GitLab) with
+    /// the run's results and the verdict, updated in place on later runs.
+    #[arg(long)]
+    pub comment: bool,
+    /// When the verdict is fail, send `gate_failed` to the channels of the `notify:` section
+    /// of the policy file.
+    #[arg(long)]
+    pub notify: bool,
     /// The branch whose history is the baseline (default: the pull request's base branch,
     /// else the run's branch).
     #[arg(long, value_name = "BRANCH")]

@@ -245,6 +245,7 @@ fn execute(
     reports: Vec<RunReport>,
 ) -> Result<u8, Failure> {
     let scope = identity(args, env, &reports);
+    let (scope_sha, pull_request) = (scope.sha.clone(), scope.pull_request);
     let mut current = current_runs(&reports);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -292,10 +293,124 @@ fn execute(
         },
     );
     emit(args, env, &verdict);
+    if let Some(sha) = scope_sha.as_deref() {
+        runtime.block_on(publish(args, env, &verdict, sha, pull_request, &reports))?;
+    } else {
+        tracing::info!("no commit SHA for this run: no check run or commit status");
+    }
+    if args.notify && verdict.verdict == VerdictKind::Fail {
+        notify_gate_failed(args, env, &verdict, &reports);
+    }
     Ok(match verdict.verdict {
         VerdictKind::Fail => exit_code::FAILED,
         VerdictKind::Pass | VerdictKind::Warn => exit_code::OK,
     })
+}
+
+/// The marker of the sticky pull-request comment (`<!-- cimon:gate -->`).
+const COMMENT_MARKER: &str = "gate";
+
+/// The forge's part: the check run `cimon / flakiness` (or a commit status) on `sha`, and with
+/// `--comment` the sticky comment on the pull request. Without a forge token this is skipped
+/// with a note; failures are warnings unless `--strict`.
+async fn publish(
+    args: &GateArgs,
+    env: &Env,
+    verdict: &Verdict,
+    sha: &str,
+    pull_request: Option<u64>,
+    reports: &[RunReport],
+) -> Result<(), Failure> {
+    let creds = ci::credentials_from_env(env);
+    let settings = crate::forge::ForgeSettings {
+        http: ci::http_config_from_env(env),
+        ..crate::forge::ForgeSettings::default()
+    };
+    let Some(forge) = crate::forge::forge_from_env(env, &creds, &settings) else {
+        tracing::info!(
+            "no GitHub or GitLab token in this environment: the verdict is not published as a check"
+        );
+        return Ok(());
+    };
+    let details = reports.iter().find_map(|r| r.url.clone());
+    let check = gate::check_report(verdict, sha, details);
+    let comment = match (args.comment, pull_request) {
+        (true, Some(number)) => Some((
+            number,
+            crate::model::Comment {
+                marker: COMMENT_MARKER.into(),
+                body: comment_body(verdict, reports),
+            },
+        )),
+        (true, None) => {
+            tracing::info!("--comment: this run is not for a pull request; no comment");
+            None
+        }
+        (false, _) => None,
+    };
+    let comment_ref = comment.as_ref().map(|(n, c)| (*n, c));
+    crate::forge::publish(forge.as_ref(), &check, comment_ref, args.strict)
+        .await
+        .map(|_| ())
+        .map_err(|e| Failure::Infra(anyhow!("cannot publish the verdict: {e}")))
+}
+
+/// The sticky comment: the verdict, then each report's results, within GitHub's 65 536.
+fn comment_body(verdict: &Verdict, reports: &[RunReport]) -> String {
+    const LIMIT: usize = 65_000;
+    let mut body = gate::render_markdown(verdict, LIMIT / 2).markdown;
+    let share = (LIMIT - body.len().min(LIMIT)) / reports.len().max(1);
+    for report in reports {
+        body.push_str("\n\n");
+        body.push_str(&crate::output::markdown::render(report, share));
+    }
+    body
+}
+
+/// `--notify`: `gate_failed` to the channels of the policy file's `notify:` section.
+fn notify_gate_failed(args: &GateArgs, env: &Env, verdict: &Verdict, reports: &[RunReport]) {
+    let Some(report) = reports.first() else {
+        tracing::warn!("--notify: no --report, nothing to say which run the gate stopped");
+        return;
+    };
+    let setup = match super::notify::setup(args.policy.as_deref(), env) {
+        Ok(Some(setup)) => setup,
+        Ok(None) => {
+            tracing::warn!("--notify: the policy file has no `notify:` section");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!("--notify: {e:#}");
+            return;
+        }
+    };
+    let note = crate::notify::GateNote {
+        passed: false,
+        reasons: verdict
+            .violations
+            .iter()
+            .filter(|v| v.level == crate::model::Level::Fail)
+            .map(|v| v.message.clone())
+            .collect(),
+    };
+    let round = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(async {
+                let client = crate::http::client_for(&ci::http_config_from_env(env))
+                    .map_err(|e| e.to_string())?;
+                Ok(
+                    crate::notify::dispatch::notify_gate_failed(&setup, report, note, &client)
+                        .await,
+                )
+            })
+        });
+    match round {
+        Ok(round) => super::notify::print(&round),
+        Err(e) => tracing::warn!("--notify: {e}"),
+    }
 }
 
 /// Job summary size limit of GitHub (1 MiB).
@@ -317,6 +432,14 @@ fn emit(args: &GateArgs, env: &Env, verdict: &Verdict) {
         let json = serde_json::to_vec_pretty(verdict).unwrap_or_default();
         if let Err(e) = std::fs::write(path, json) {
             tracing::warn!("--output {}: {e}", path.display());
+        }
+    }
+    if env.is_true("GITHUB_ACTIONS") {
+        if let Some(path) = env.get("GITHUB_OUTPUT") {
+            let outputs = [("verdict", verdict.verdict.as_str().to_string())];
+            if let Err(e) = crate::output::github::write_outputs(Path::new(path), &outputs) {
+                tracing::warn!("cannot write $GITHUB_OUTPUT ({path}): {e}");
+            }
         }
     }
     if !args.no_summary && env.is_true("GITHUB_ACTIONS") {

@@ -13,7 +13,7 @@ use crate::model::{RunOutcome, RunReport};
 use crate::store::Store;
 
 use super::fanout::{send_all, Channel, ChannelResult, Status};
-use super::message::Message;
+use super::message::{GateNote, Message};
 use super::state::{alert_key, decide, AlertState};
 use super::Event;
 
@@ -158,6 +158,28 @@ pub async fn notify(
         }
     }
     round
+}
+
+/// Sends `gate_failed` about `report` with the gate's reasons (`cimon gate --notify`). No
+/// de-duplication state: each gate run that says no is one decision people must hear about;
+/// the channels' `events` and `branches` filters still apply.
+pub async fn notify_gate_failed(
+    setup: &Setup,
+    report: &RunReport,
+    note: GateNote,
+    client: &reqwest::Client,
+) -> Round {
+    let mut message = Message::from_report(report, Event::GateFailed);
+    message.gate = Some(note);
+    let results = send_all(&setup.channels, &message, client, &setup.default_branches).await;
+    Round {
+        events: vec![Event::GateFailed],
+        results: results
+            .into_iter()
+            .map(|r| (Event::GateFailed, r))
+            .collect(),
+        warnings: Vec::new(),
+    }
 }
 
 /// The result table of a round, for stderr.

@@ -35,7 +35,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-pub use message::{Event, Message, TestLine};
+pub use message::{Event, GateNote, Message, TestLine};
 
 use crate::http::Secret;
 

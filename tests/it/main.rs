@@ -10,6 +10,7 @@ mod email;
 mod forge;
 mod gate;
 mod gate_fixtures;
+mod gate_publish;
 mod notify;
 mod schema;
 mod server;

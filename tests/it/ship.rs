@@ -400,6 +400,38 @@ async fn the_composite_action_reports_to_a_server_like_a_runner_would() {
         .mount(&github)
         .await;
 
+    // The gate's check run goes on the pull request's head commit (not the merge commit).
+    let event: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture(
+            "api/github/webhooks-examples/pull_request/pull_request.opened.1.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let head_sha = event["pull_request"]["head"]["sha"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Mock::given(method("POST"))
+        .and(path("/repos/Codertocat/Hello-World/check-runs"))
+        .and(header("authorization", "Bearer ghs_runnerToken123"))
+        .and(wiremock::matchers::body_partial_json(serde_json::json!({
+            "name": "cimon / flakiness",
+            "head_sha": head_sha,
+            "status": "completed",
+        })))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(serde_json::json!({"id": 4, "html_url": "https://github.com/Codertocat/Hello-World/runs/4"})),
+        )
+        .expect(1)
+        .mount(&github)
+        .await;
+    std::fs::write(
+        work.join(".cimon.yml"),
+        "version: 1\ngate:\n  branches: [master]\n  min_runs: 10\n  rules:\n    max_flaky_tests: 0\n  mode: enforce\n",
+    )
+    .unwrap();
+
     let db = dir.path().join("server.db");
     let server = Server::start(&format!("sqlite://{}", db.display()), &[]);
     let action = yaml("action.yml");
@@ -419,7 +451,12 @@ async fn the_composite_action_reports_to_a_server_like_a_runner_would() {
         let endpoint = server.base.clone();
         let result = runner.run(
             &action,
-            &[("junit", junit), ("endpoint", &endpoint), ("token", TOKEN)],
+            &[
+                ("junit", junit),
+                ("endpoint", &endpoint),
+                ("token", TOKEN),
+                ("gate", "true"),
+            ],
         );
         (result, server)
     })
@@ -431,7 +468,8 @@ async fn the_composite_action_reports_to_a_server_like_a_runner_would() {
     assert_eq!(outputs["outcome"], "failure", "{outputs:?}");
     assert_eq!(outputs["tests"], "4", "{outputs:?}");
     assert_eq!(outputs["flaky"], "1", "{outputs:?}");
-    assert_eq!(outputs["verdict"], "", "the gate did not run");
+    // The server has no history of this repository yet: `on_missing_history` (warn).
+    assert_eq!(outputs["verdict"], "warn", "{outputs:?}");
     let report = valid_report(&std::fs::read_to_string(&outputs["report-path"]).unwrap());
     assert_eq!(report["provider"], "github");
     assert_eq!(report["commit"]["pull_request"], 2);
@@ -444,6 +482,10 @@ async fn the_composite_action_reports_to_a_server_like_a_runner_would() {
     let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
     assert!(summary.contains("Test results — CI › build"), "{summary}");
     assert!(summary.contains("CartTest"), "{summary}");
+    assert!(
+        summary.contains("cimon gate: warn"),
+        "the gate's section: {summary}"
+    );
 
     let runs = stored_runs(&server, "Codertocat/Hello-World").await;
     assert_eq!(runs["runs"].as_array().map(Vec::len), Some(1), "{runs}");
