@@ -450,4 +450,10 @@ fn the_documented_policies_are_valid() {
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{doc}: {out:?}");
     }
+    // This repository's own policy (the dogfooding workflow gates with it).
+    let out = cimon(root, &[])
+        .args(["policy", "check", ".cimon.yml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), ".cimon.yml: {out:?}");
 }
