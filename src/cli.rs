@@ -156,6 +156,18 @@ pub enum ProviderArg {
     Generic,
 }
 
+impl From<ProviderArg> for crate::ci::ProviderChoice {
+    fn from(arg: ProviderArg) -> Self {
+        match arg {
+            ProviderArg::Auto => Self::Auto,
+            ProviderArg::Github => Self::Github,
+            ProviderArg::Gitlab => Self::Gitlab,
+            ProviderArg::Jenkins => Self::Jenkins,
+            ProviderArg::Generic => Self::Generic,
+        }
+    }
+}
+
 /// When to colour text output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorArg {

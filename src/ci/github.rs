@@ -396,7 +396,7 @@ async fn get_page<T: serde::de::DeserializeOwned>(
 }
 
 /// `owner/name`: exactly two path segments of GitHub's name characters.
-pub(super) fn valid_repository(s: &str) -> bool {
+pub(crate) fn valid_repository(s: &str) -> bool {
     let parts: Vec<&str> = s.split('/').collect();
     parts.len() == 2
         && parts.iter().all(|p| {

@@ -9,7 +9,7 @@ use anyhow::{anyhow, Context, Result};
 use chrono::{Duration as Days, Utc};
 
 use crate::ci::{self, Env, ProviderChoice, RunOverrides};
-use crate::cli::{Format, GateArgs, PolicyAction, ProviderArg};
+use crate::cli::{Format, GateArgs, PolicyAction};
 use crate::exit_code;
 use crate::gate::{self, CurrentRun, CurrentTest, Inputs, Policy, Window};
 use crate::history::{self, EndpointHistory, History, HistoryError, StoreHistory};
@@ -115,13 +115,7 @@ fn identity(args: &GateArgs, env: &Env, reports: &[RunReport]) -> Scope {
     let base = match reports.first() {
         Some(first) => first,
         None => {
-            let choice = match args.provider {
-                ProviderArg::Auto => ProviderChoice::Auto,
-                ProviderArg::Github => ProviderChoice::Github,
-                ProviderArg::Gitlab => ProviderChoice::Gitlab,
-                ProviderArg::Jenkins => ProviderChoice::Jenkins,
-                ProviderArg::Generic => ProviderChoice::Generic,
-            };
+            let choice = ProviderChoice::from(args.provider);
             let overrides = RunOverrides {
                 repository: r.repository.clone(),
                 sha: r.sha.clone(),

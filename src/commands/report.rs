@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 
 use crate::ci::{self, ApiCredentials, Env, ProviderChoice, RunOverrides, Secret};
-use crate::cli::{ColorArg, Format, ProviderArg, ReportArgs};
+use crate::cli::{ColorArg, Format, ReportArgs};
 use crate::exit_code;
 use crate::junit::{self, discover, ParseOptions};
 use crate::model::{RunReport, TestId, TestResults, TestSummary};
@@ -126,13 +126,7 @@ fn credentials(args: &ReportArgs, env: &Env) -> Result<ApiCredentials> {
 }
 
 fn collect_run(args: &ReportArgs, env: &Env, problems: &mut Problems) -> Result<RunReport> {
-    let choice = match args.provider {
-        ProviderArg::Auto => ProviderChoice::Auto,
-        ProviderArg::Github => ProviderChoice::Github,
-        ProviderArg::Gitlab => ProviderChoice::Gitlab,
-        ProviderArg::Jenkins => ProviderChoice::Jenkins,
-        ProviderArg::Generic => ProviderChoice::Generic,
-    };
+    let choice = ProviderChoice::from(args.provider);
     let provider = ci::detect(env, choice);
     let mut report = provider.current_run(env, &overrides(args), Utc::now());
     let creds = match credentials(args, env) {

@@ -100,18 +100,7 @@ impl Github {
     }
 
     fn repo_url(&self, rest: &str) -> Result<String, ForgeError> {
-        let valid = {
-            let parts: Vec<&str> = self.repository.split('/').collect();
-            parts.len() == 2
-                && parts.iter().all(|p| {
-                    !p.is_empty()
-                        && *p != "."
-                        && *p != ".."
-                        && p.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-                })
-        };
-        if !valid {
+        if !crate::ci::github::valid_repository(&self.repository) {
             return Err(ForgeError::invalid(
                 "GitHub",
                 format!("repository {:?} is not `owner/name`", self.repository),

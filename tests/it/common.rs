@@ -69,3 +69,14 @@ pub fn report_json(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (Value, S
     );
     (report, stderr, out.status.code().unwrap_or(-1))
 }
+
+/// A `tests/fixtures/env/*.env` file (`KEY=VALUE` lines, `#` comments) as pairs.
+pub fn env_file(rel: &str) -> Vec<(String, String)> {
+    std::fs::read_to_string(fixture(rel))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}

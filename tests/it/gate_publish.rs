@@ -7,24 +7,21 @@ use serde_json::Value;
 use wiremock::matchers::{body_partial_json, body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use super::common::{fixture, report_json};
+use super::common::{env_file, fixture, report_json};
 
 const GITHUB_TOKEN: &str = "ghs_gatePublishToken42";
 
 /// The GitHub Actions environment of the `pull_request` fixture, with the API at `api`.
 fn github_env(api: &str) -> Vec<(String, String)> {
-    std::fs::read_to_string(fixture("env/github-pull-request.env"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#') && l.contains('='))
-        .map(|l| {
-            let (k, v) = l.split_once('=').unwrap();
-            let v = match k {
-                "GITHUB_EVENT_PATH" => concat!(env!("CARGO_MANIFEST_DIR"), "/").to_string() + v,
+    env_file("env/github-pull-request.env")
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match k.as_str() {
+                "GITHUB_EVENT_PATH" => concat!(env!("CARGO_MANIFEST_DIR"), "/").to_string() + &v,
                 "GITHUB_API_URL" => api.to_string(),
-                _ => v.to_string(),
+                _ => v,
             };
-            (k.to_string(), v)
+            (k, v)
         })
         .collect()
 }

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use super::common::{fixture, valid_report};
+use super::common::{env_file, fixture, valid_report};
 use super::server::{Server, TOKEN};
 
 fn root() -> &'static Path {
@@ -332,16 +332,7 @@ fn action_checkout(dir: &Path) -> PathBuf {
 
 /// The environment of a runner on a real `pull_request` event (the webhook example).
 fn runner_env(dir: &Path, action_dir: &Path, api: &str) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> =
-        std::fs::read_to_string(fixture("env/github-pull-request.env"))
-            .unwrap()
-            .lines()
-            .filter(|l| !l.starts_with('#') && l.contains('='))
-            .map(|l| {
-                let (k, v) = l.split_once('=').unwrap();
-                (k.to_string(), v.to_string())
-            })
-            .collect();
+    let mut env = env_file("env/github-pull-request.env");
     for (k, v) in env.iter_mut() {
         if k == "GITHUB_EVENT_PATH" {
             *v = root().join(v.as_str()).display().to_string();
@@ -706,19 +697,10 @@ async fn the_jenkinsfile_commands_report_stages_from_a_mock_jenkins() {
         let bin_dir = ws.join(".cimon/bin");
         std::fs::create_dir_all(&bin_dir).unwrap();
         std::fs::copy(assert_cmd::cargo::cargo_bin("cimon"), bin_dir.join("cimon")).unwrap();
-        let mut env: Vec<(String, String)> =
-            std::fs::read_to_string(fixture("env/jenkins-multibranch-pr.env"))
-                .unwrap()
-                .lines()
-                .filter(|l| !l.starts_with('#') && l.contains('='))
-                .map(|l| {
-                    let (k, v) = l.split_once('=').unwrap();
-                    (
-                        k.to_string(),
-                        v.replace("https://jenkins.example.com", &jenkins.uri()),
-                    )
-                })
-                .collect();
+        let mut env: Vec<(String, String)> = env_file("env/jenkins-multibranch-pr.env")
+            .into_iter()
+            .map(|(k, v)| (k, v.replace("https://jenkins.example.com", &jenkins.uri())))
+            .collect();
         env.extend(
             [
                 ("WORKSPACE", ws.display().to_string()),
