@@ -10,7 +10,7 @@
 //!   window, which is what keeps `GET /api/v1/tests` fast. `test_results` keeps one row per
 //!   test result for `test_history` and for SQL users.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
