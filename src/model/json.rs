@@ -1140,7 +1140,7 @@ mod tests {
                 details: None,
             }]
             .into_iter()
-            .filter(|_| i % 7 == 0)
+            .filter(|_| i.is_multiple_of(7))
             .chain([Attempt {
                 outcome,
                 duration_ms: i,
