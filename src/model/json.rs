@@ -17,6 +17,8 @@ use serde::ser::{self, Serialize};
 
 use super::TestCase;
 
+mod cases;
+
 /// Output is handed to the writer in pieces of about this size.
 const FLUSH_AT: usize = 256 * 1024;
 
@@ -90,13 +92,17 @@ impl Serialize for Rendered<'_> {
         let pieces: Vec<&[TestCase]> = self.0.chunks(CASES_PER_PIECE).collect();
         std::thread::scope(|scope| {
             let mut inboxes = Vec::with_capacity(WORKERS);
+            let mut returns = Vec::with_capacity(WORKERS);
             for w in 0..WORKERS {
                 let (tx, rx) = mpsc::sync_channel::<Result<Vec<u8>, String>>(2);
+                // Written pieces go back to their worker to be filled again.
+                let (back_tx, back_rx) = mpsc::channel::<Vec<u8>>();
                 let mine: Vec<&[TestCase]> =
                     pieces.iter().skip(w).step_by(WORKERS).copied().collect();
                 scope.spawn(move || {
                     for piece in mine {
-                        let rendered = render_piece(piece).map_err(|e| e.to_string());
+                        let buf = back_rx.try_recv().unwrap_or_default();
+                        let rendered = render_piece(piece, buf).map_err(|e| e.to_string());
                         let failed = rendered.is_err();
                         if tx.send(rendered).is_err() || failed {
                             return;
@@ -104,11 +110,16 @@ impl Serialize for Rendered<'_> {
                     }
                 });
                 inboxes.push(rx);
+                returns.push(back_tx);
             }
             let mut seq = s.serialize_seq(Some(self.0.len()))?;
             for i in 0..pieces.len() {
                 match inboxes[i % WORKERS].recv() {
-                    Ok(Ok(bytes)) => seq.serialize_element(&RawPiece(&bytes))?,
+                    Ok(Ok(bytes)) => {
+                        seq.serialize_element(&RawPiece(&bytes))?;
+                        // The worker may be done: then the buffer is simply dropped.
+                        let _ = returns[i % WORKERS].send(bytes);
+                    }
                     Ok(Err(e)) => return Err(S::Error::custom(e)),
                     Err(_) => return Err(S::Error::custom("a JSON rendering thread stopped")),
                 }
@@ -118,10 +129,13 @@ impl Serialize for Rendered<'_> {
     }
 }
 
-/// Renders test cases as comma-separated JSON values (no brackets).
-fn render_piece(cases: &[TestCase]) -> Result<Vec<u8>, Error> {
+/// Renders test cases as comma-separated JSON values (no brackets) into `buf` (cleared
+/// first; a buffer handed back by the writing thread, so its pages are reused).
+fn render_piece(cases: &[TestCase], mut buf: Vec<u8>) -> Result<Vec<u8>, Error> {
+    buf.clear();
+    buf.reserve(cases.len() * 512);
     let mut ser = Serializer {
-        buf: Vec::with_capacity(cases.len() * 512),
+        buf,
         writer: io::sink(),
         flush_at: usize::MAX,
     };
@@ -129,7 +143,7 @@ fn render_piece(cases: &[TestCase]) -> Result<Vec<u8>, Error> {
         if i > 0 {
             ser.buf.push(b',');
         }
-        case.serialize(&mut ser)?;
+        cases::write_case(&mut ser, case)?;
     }
     Ok(ser.buf)
 }
@@ -246,8 +260,14 @@ impl<W: Write> ser::Serializer for RawBytes<'_, W> {
     type SerializeSeq = ser::Impossible<(), Error>;
     not_raw_serializer!();
     fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
-        self.0.buf.extend_from_slice(v);
-        Ok(())
+        let ser = self.0;
+        if v.len() < ser.flush_at {
+            ser.buf.extend_from_slice(v);
+            return Ok(());
+        }
+        // A large piece goes to the writer as it is, without a copy into `buf`.
+        ser.flush().map_err(Error::Io)?;
+        ser.writer.write_all(v).map_err(Error::Io)
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, Error> {
         Err(not_raw())
@@ -1115,6 +1135,13 @@ mod tests {
             flaky: i.is_multiple_of(5),
             duration_ms: i * 17,
             attempts: [Attempt {
+                outcome: TestOutcome::Failed,
+                duration_ms: i + 1,
+                details: None,
+            }]
+            .into_iter()
+            .filter(|_| i.is_multiple_of(7))
+            .chain([Attempt {
                 outcome,
                 duration_ms: i,
                 details: (outcome != TestOutcome::Passed).then(|| {
@@ -1127,14 +1154,15 @@ mod tests {
                         truncated: i % 2 == 1,
                     })
                 }),
-            }]
-            .into_iter()
+            }])
             .collect(),
             properties: vec![Property {
                 name: "k".into(),
                 value: "v\\".into(),
             }]
-            .into_boxed_slice(),
+            .into_iter()
+            .filter(|_| i % 3 != 1)
+            .collect(),
         };
         let cases: Vec<TestCase> = (0..n as u64)
             .map(|i| {

@@ -153,7 +153,7 @@ impl fmt::Debug for TestId {
 
 impl TestId {
     /// The 16 lowercase hex digits, without going through `fmt`.
-    fn hex(self) -> [u8; 16] {
+    pub(crate) fn hex(self) -> [u8; 16] {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 16];
         for (i, b) in out.iter_mut().enumerate() {

@@ -109,7 +109,15 @@ async fn ingest(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
 
 /// Decompresses at most `limit` bytes; more is a 413 (a gzip bomb stops there).
 fn gunzip(raw: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
-    let mut out = Vec::new();
+    // The gzip trailer's ISIZE (the size mod 2^32) sizes the buffer once. It is only a hint,
+    // and a lying one reserves at most 32 times the body (or the limit).
+    let hint = raw
+        .len()
+        .checked_sub(4)
+        .and_then(|at| raw.get(at..))
+        .and_then(|t| <[u8; 4]>::try_from(t).ok())
+        .map_or(0, |t| u32::from_le_bytes(t) as usize);
+    let mut out = Vec::with_capacity(hint.min(limit).min(raw.len().saturating_mul(32)) + 1);
     let mut decoder = flate2::read::GzDecoder::new(raw).take(limit as u64 + 1);
     decoder
         .read_to_end(&mut out)

@@ -49,9 +49,7 @@ pub(crate) struct RunRecord<'a> {
 impl<'a> RunRecord<'a> {
     /// The record of `report`, received at `now`.
     pub fn of(report: &'a RunReport, now: DateTime<Utc>) -> Result<Self, StoreError> {
-        let json = serde_json::to_string(report)
-            .map_err(|e| StoreError::Query(format!("cannot serialise the run report: {e}")))?;
-        let packed = super::packed::pack_report(&json)?;
+        let packed = super::packed::pack_report(report)?;
         let s = &report.tests.summary;
         Ok(Self {
             id: id_of_key(&report.key),

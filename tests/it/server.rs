@@ -92,8 +92,9 @@ fn sqlite_url() -> (String, tempfile::TempDir) {
     )
 }
 
-/// A fresh PostgreSQL database on the test cluster (`CIMON_TEST_POSTGRES_URL`).
-async fn postgres_url() -> String {
+/// A fresh PostgreSQL database on the test cluster (`CIMON_TEST_POSTGRES_URL`), dropped when
+/// the returned guard goes out of scope — also when the test panics.
+async fn postgres_db() -> PgDatabase {
     let admin = std::env::var("CIMON_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://cimon:cimon@127.0.0.1:5432/cimon_test".into());
     let name = format!("cimon_it_{}", fastrand::u64(..));
@@ -105,10 +106,85 @@ async fn postgres_url() -> String {
         .execute(&mut conn)
         .await
         .unwrap();
-    match admin.rfind('/') {
+    let url = match admin.rfind('/') {
         Some(i) => format!("{}/{name}", &admin[..i]),
         None => panic!("bad CIMON_TEST_POSTGRES_URL"),
+    };
+    PgDatabase { admin, name, url }
+}
+
+/// A database made by [`postgres_db`]; dropping it drops the database (`WITH (FORCE)`, so
+/// connections a killed server left behind do not keep it).
+struct PgDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    fn drop_database(admin: &str, name: &str) -> Result<(), String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin)
+                .await
+                .map_err(|e| e.to_string())?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+        })
     }
+}
+
+/// True when the database `name` exists on the cluster of `admin`.
+async fn database_exists(admin: &str, name: &str) -> bool {
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin)
+        .await
+        .unwrap();
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(name)
+        .fetch_optional(&mut conn)
+        .await
+        .unwrap();
+    found.is_some()
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime (where blocking on it is not allowed) or while
+        // unwinding a panic: a thread of its own with its own runtime does the work.
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let done = std::thread::spawn(move || Self::drop_database(&admin, &name)).join();
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("could not drop the test database {}: {e}", self.name),
+            Err(_) => eprintln!("could not drop the test database {}", self.name),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_test_databases_are_dropped_even_when_a_test_panics() {
+    let db = postgres_db().await;
+    assert!(database_exists(&db.admin, &db.name).await);
+    let (admin, name) = (db.admin.clone(), db.name.clone());
+    // A panicking test: the guard is dropped while unwinding.
+    let unwound = std::thread::spawn(move || {
+        let _db = db;
+        panic!("a failing test");
+    })
+    .join();
+    assert!(unwound.is_err());
+    assert!(
+        !database_exists(&admin, &name).await,
+        "{name} is still there"
+    );
 }
 
 fn client() -> reqwest::Client {
@@ -201,7 +277,8 @@ async fn idempotent_ingest_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotent_ingest_on_postgres() {
-    idempotency(&postgres_url().await).await;
+    let db = postgres_db().await;
+    idempotency(&db.url).await;
 }
 
 /// Under concurrent posts, `kill -9` the server: after a restart every run that was
@@ -267,7 +344,8 @@ async fn acknowledged_runs_survive_kill_9_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_runs_survive_kill_9_on_postgres() {
-    crash_safety(&postgres_url().await).await;
+    let db = postgres_db().await;
+    crash_safety(&db.url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
