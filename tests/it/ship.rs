@@ -722,7 +722,7 @@ async fn the_jenkinsfile_commands_report_stages_from_a_mock_jenkins() {
             .args(["-c", &cmd])
             .current_dir(ws)
             .env_clear()
-            .envs(env)
+            .envs(env.clone())
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -738,5 +738,42 @@ async fn the_jenkinsfile_commands_report_stages_from_a_mock_jenkins() {
             "{jenkinsfile}: stages from wfapi/describe: {}\n{stderr}",
             report["steps"]
         );
+
+        // The gate with `returnStatus: true`: 0 (pass/warn) leaves the build alone, 1 is what
+        // the recipe turns into `unstable()`.
+        let gate = jenkins_gate_command(jenkinsfile);
+        let run_gate = |policy: &str| {
+            std::fs::write(ws.join(".cimon.yml"), policy).unwrap();
+            Command::new("sh")
+                .args(["-c", &gate])
+                .current_dir(ws)
+                .env_clear()
+                .envs(env.clone())
+                .output()
+                .unwrap()
+        };
+        let warn = run_gate("version: 1\ngate:\n  on_missing_history: warn\n");
+        assert_eq!(
+            warn.status.code(),
+            Some(0),
+            "{jenkinsfile}: {gate}: {warn:?}"
+        );
+        let fail = run_gate("version: 1\ngate:\n  on_missing_history: fail\n");
+        assert_eq!(
+            fail.status.code(),
+            Some(1),
+            "{jenkinsfile}: {gate}: {fail:?}"
+        );
     }
+}
+
+/// The `sh(script: '…', returnStatus: true)` gate command of a Jenkinsfile.
+fn jenkins_gate_command(jenkinsfile: &str) -> String {
+    let text = std::fs::read_to_string(root().join(jenkinsfile)).unwrap();
+    let start = text
+        .find("sh(script: 'cimon gate")
+        .unwrap_or_else(|| panic!("{jenkinsfile} has no returnStatus gate"))
+        + "sh(script: '".len();
+    let end = text[start..].find("', returnStatus: true)").unwrap() + start;
+    text[start..end].to_string()
 }
