@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The dist command (`make dist`): builds the static musl binaries this machine can build with the
-# `dist` profile (thin LTO, one codegen unit, stripped), copies them to dist/cimon-<target> and
+# `dist` profile (fat LTO, one codegen unit, stripped), copies them to dist/cimon-<target> and
 # writes dist/SHA256SUMS for every binary present. The release workflow
 # (.github/workflows/release.yml) builds the other targets on their own runners.
 #
