@@ -17,6 +17,7 @@ use serde_json::json;
 use super::auth::Scope;
 use super::error::ApiError;
 use super::App;
+use crate::store::Posted;
 
 /// The handler.
 pub async fn post_run(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
@@ -69,16 +70,28 @@ async fn ingest(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
             format!("the request body is over the limit of {limit} bytes"),
         )
     })?;
-    let bytes = if gzip {
-        gunzip(&raw, limit)?
+    let gunzipped;
+    let bytes: &[u8] = if gzip {
+        gunzipped = gunzip(&raw, limit)?;
+        &gunzipped
     } else {
-        raw.to_vec()
+        &raw
     };
-    let report = super::read::report(&app.validator, &bytes)?;
+    // A body the fast reader accepts (valid, no repeated keys) reads back as this very
+    // report, so the store keeps the body itself (see `store::Posted`); any other body that
+    // still turns out valid is stored as the report serialised again.
+    let (report, verbatim) = match super::read::fast(bytes) {
+        Some(report) => (report, true),
+        None => (super::read::via_value(&app.validator, bytes)?, false),
+    };
     if report.key.trim().is_empty() {
         return Err(ApiError::bad_request("the report has an empty `key`"));
     }
-    let stored = app.store.upsert_run(&report).await?;
+    let stored = match (verbatim, gzip) {
+        (true, true) => app.store.upsert_posted(&report, Posted::Gzip(&raw)).await?,
+        (true, false) => app.store.upsert_posted(&report, Posted::Json(&raw)).await?,
+        (false, _) => app.store.upsert_run(&report).await?,
+    };
     if let (true, Some(setup)) = (stored.created, &app.notify) {
         crate::commands::notify::spawn_for_ingest(
             setup.clone(),

@@ -52,6 +52,19 @@ pub struct Upserted {
     pub created: bool,
 }
 
+/// The body a report was posted as, stored instead of the report serialised again (which
+/// saves the serialisation and, for a gzip body, the compression). The caller guarantees
+/// that the JSON text — `Json` as is, `Gzip` after `flate2`'s `GzDecoder` — reads with
+/// `serde_json` as exactly the report it is passed with (`server::ingest` only passes
+/// bodies its fast reader accepted: valid JSON, no repeated keys, schema-valid).
+#[derive(Debug, Clone, Copy)]
+pub enum Posted<'a> {
+    /// A gzip body (`Content-Encoding: gzip`), stored as is.
+    Gzip(&'a [u8]),
+    /// A plain JSON body, stored deflated.
+    Json(&'a [u8]),
+}
+
 /// Errors of the store. Messages never contain credentials (URLs are masked).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -83,6 +96,16 @@ pub enum StoreError {
 pub trait Store: Send + Sync {
     /// Stores a run and its test results, once per key.
     fn upsert_run<'a>(&'a self, report: &'a RunReport) -> StoreFuture<'a, Upserted>;
+    /// [`Store::upsert_run`] for a report read from the posted body `posted`, which is stored
+    /// as the report's JSON (see [`Posted`]). By default the body is ignored.
+    fn upsert_posted<'a>(
+        &'a self,
+        report: &'a RunReport,
+        posted: Posted<'a>,
+    ) -> StoreFuture<'a, Upserted> {
+        let _ = posted;
+        self.upsert_run(report)
+    }
     /// Runs matching `query`, newest first (by `finished_at`, then id), paginated. A
     /// malformed cursor or a limit outside 1..=500 is [`StoreError::Invalid`].
     fn runs<'a>(&'a self, query: &'a RunQuery) -> StoreFuture<'a, RunPage>;
@@ -134,7 +157,14 @@ macro_rules! impl_store {
                 &'a self,
                 report: &'a $crate::model::RunReport,
             ) -> $crate::store::StoreFuture<'a, $crate::store::Upserted> {
-                Box::pin(self.do_upsert_run(report))
+                Box::pin(self.do_upsert_run(report, None))
+            }
+            fn upsert_posted<'a>(
+                &'a self,
+                report: &'a $crate::model::RunReport,
+                posted: $crate::store::Posted<'a>,
+            ) -> $crate::store::StoreFuture<'a, $crate::store::Upserted> {
+                Box::pin(self.do_upsert_run(report, Some(posted)))
             }
             fn runs<'a>(
                 &'a self,

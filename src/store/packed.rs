@@ -1,8 +1,9 @@
 //! Compact binary forms stored next to the relational rows.
 //!
-//! - The **report** (`run_reports.report`): the posted JSON, deflated (about 13× smaller for
-//!   a typical report), behind a one-byte codec tag so that another codec can come later
-//!   without a migration.
+//! - The **report** (`run_reports.report`): the report's JSON, compressed (about 10× smaller
+//!   for a typical report), behind a one-byte codec tag: `1` raw deflate (the report
+//!   serialised again, or an uncompressed post deflated once), `2` gzip (the posted body
+//!   itself, kept as is: no re-serialisation, no second compression). Readers decode both.
 //! - The **test outcomes of a run** (`run_tests_packed.tests`): 9 bytes per test — the id
 //!   (big-endian `i64`) and a code (bits 0–1 the outcome, bit 2 flaky) — sorted by id,
 //!   behind a one-byte version. `test_stats` reads one such value per run of the window
@@ -12,17 +13,19 @@
 
 use std::io::Read;
 
-use flate2::read::DeflateDecoder;
+use flate2::read::{DeflateDecoder, GzDecoder};
 use flate2::write::DeflateEncoder;
 use flate2::Compression;
 use serde::Serialize;
 
 use super::record::TestRecord;
-use super::StoreError;
+use super::{Posted, StoreError};
 use crate::model::TestOutcome;
 
 /// Codec tag of a deflated report.
 const DEFLATE: u8 = 1;
+/// Codec tag of a report stored as the gzip body it was posted as.
+const GZIP: u8 = 2;
 /// Version tag of packed test outcomes.
 const TESTS_V1: u8 = 1;
 const ENTRY: usize = 9;
@@ -40,14 +43,45 @@ pub(crate) fn pack_report<T: Serialize + ?Sized>(report: &T) -> Result<Vec<u8>, 
         .map_err(|e| StoreError::Query(format!("compressing the report: {e}")))
 }
 
+/// The stored form of a report from the body it was posted as: a gzip body is kept as is,
+/// a plain JSON body is deflated once.
+pub(crate) fn pack_posted(posted: Posted<'_>) -> Result<Vec<u8>, StoreError> {
+    match posted {
+        Posted::Gzip(body) => {
+            let mut out = Vec::with_capacity(body.len() + 1);
+            out.push(GZIP);
+            out.extend_from_slice(body);
+            Ok(out)
+        }
+        Posted::Json(json) => {
+            let mut out = Vec::with_capacity(json.len() / 8 + 64);
+            out.push(DEFLATE);
+            let mut encoder = DeflateEncoder::new(out, Compression::fast());
+            std::io::Write::write_all(&mut encoder, json)
+                .and_then(|()| encoder.finish())
+                .map_err(|e| StoreError::Query(format!("compressing the report: {e}")))
+        }
+    }
+}
+
 /// The JSON text of a stored report.
 pub(crate) fn unpack_report(stored: &[u8]) -> Result<String, StoreError> {
+    let failed =
+        |e: std::io::Error| StoreError::Query(format!("decompressing a stored report: {e}"));
     match stored.split_first() {
         Some((&DEFLATE, deflated)) => {
             let mut json = String::with_capacity(deflated.len() * 10);
             DeflateDecoder::new(deflated)
                 .read_to_string(&mut json)
-                .map_err(|e| StoreError::Query(format!("decompressing a stored report: {e}")))?;
+                .map_err(failed)?;
+            Ok(json)
+        }
+        Some((&GZIP, gzip)) => {
+            // The same decoder as the ingest's (`server::ingest::gunzip`): the same text.
+            let mut json = String::with_capacity(gzip.len() * 10);
+            GzDecoder::new(gzip)
+                .read_to_string(&mut json)
+                .map_err(failed)?;
             Ok(json)
         }
         _ => Err(StoreError::Query(
@@ -124,6 +158,25 @@ mod tests {
         assert!(unpack_report(&[]).is_err());
         assert!(unpack_report(&[9, 1, 2]).is_err());
         assert!(unpack_report(&[DEFLATE, 0xff, 0xff]).is_err());
+        assert!(unpack_report(&[GZIP, 0x1f, 0x8b, 0xff]).is_err());
+    }
+
+    #[test]
+    fn posted_bodies_are_stored_readably() {
+        let json =
+            serde_json::to_string(&serde_json::json!({"cases": vec!["a test ✓"; 500]})).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), Compression::default());
+        std::io::Write::write_all(&mut gz, json.as_bytes()).unwrap();
+        let gz = gz.finish().unwrap();
+
+        let stored = pack_posted(Posted::Gzip(&gz)).unwrap();
+        assert_eq!((stored[0], &stored[1..]), (GZIP, gz.as_slice()));
+        assert_eq!(unpack_report(&stored).unwrap(), json);
+
+        let stored = pack_posted(Posted::Json(json.as_bytes())).unwrap();
+        assert_eq!(stored[0], DEFLATE);
+        assert!(stored.len() * 10 < json.len(), "{}", stored.len());
+        assert_eq!(unpack_report(&stored).unwrap(), json);
     }
 
     #[test]

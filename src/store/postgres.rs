@@ -20,7 +20,7 @@ use super::packed;
 use super::query::{self, Bind, Dynamic, Placeholder};
 use super::record::{check_stored, hex_id, parse_hex_id, RunRecord, TestRecord};
 use super::stats::{self, StatsBuilder, WindowRun};
-use super::{impl_store, KnownTests, StoreError, Upserted};
+use super::{impl_store, KnownTests, Posted, StoreError, Upserted};
 use crate::model::{
     PipelineState, RunPage, RunQuery, RunReport, TestQuery, TestRunEntry, TestStats,
 };
@@ -112,8 +112,12 @@ impl PostgresStore {
         })
     }
 
-    async fn do_upsert_run(&self, report: &RunReport) -> Result<Upserted, StoreError> {
-        let run = RunRecord::of(report, Utc::now())?;
+    async fn do_upsert_run(
+        &self,
+        report: &RunReport,
+        posted: Option<Posted<'_>>,
+    ) -> Result<Upserted, StoreError> {
+        let run = RunRecord::of(report, posted, Utc::now())?;
         let tests = TestRecord::of_cases(&report.tests.cases);
         let new_names = self.known_tests.unknown(&tests);
         let p = run.pipeline_delta(PIPELINE_SHARDS);

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::StoreError;
+use super::{Posted, StoreError};
 use crate::model::{RunOutcome, RunReport, TestCase, TestOutcome, DURATION_BUCKETS_SECONDS};
 
 /// Number of duration-histogram bucket columns (`b1`..`b9`) in the `pipelines` table.
@@ -47,9 +47,17 @@ pub(crate) struct RunRecord<'a> {
 }
 
 impl<'a> RunRecord<'a> {
-    /// The record of `report`, received at `now`.
-    pub fn of(report: &'a RunReport, now: DateTime<Utc>) -> Result<Self, StoreError> {
-        let packed = super::packed::pack_report(report)?;
+    /// The record of `report`, received at `now`; its stored JSON is `posted` when given
+    /// (the body `report` was read from), else `report` serialised.
+    pub fn of(
+        report: &'a RunReport,
+        posted: Option<Posted<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        let packed = match posted {
+            Some(body) => super::packed::pack_posted(body)?,
+            None => super::packed::pack_report(report)?,
+        };
         let s = &report.tests.summary;
         Ok(Self {
             id: id_of_key(&report.key),

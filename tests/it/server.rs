@@ -585,3 +585,62 @@ async fn pipelines_not_seen_for_the_ttl_leave_the_metrics() {
         "a pipeline older than the TTL is still exported:\n{text}"
     );
 }
+
+/// A report posted gzip'd, plain, or with a repeated key (read on the slow path, last value
+/// wins) comes back as the report that was read from it.
+async fn posted_bodies_come_back(database: &str) {
+    use std::io::Write as _;
+    let server = Server::start(database, &[]);
+    let c = client();
+    let base = server.base.clone();
+    let as_read = |v: &Value| {
+        let report: cimon::model::RunReport = serde_json::from_value(v.clone()).unwrap();
+        serde_json::to_value(report).unwrap()
+    };
+    let send = |body: Vec<u8>, gzip: bool| {
+        let mut r = c
+            .post(format!("{base}/api/v1/runs"))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json");
+        if gzip {
+            r = r.header("content-encoding", "gzip");
+        }
+        async move {
+            let r = r.body(body).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+
+    let gzipped = report("301", 1);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(gzipped.to_string().as_bytes()).unwrap();
+    let plain = report("302", 1);
+    let repeated = report("303", 1);
+    let text = repeated.to_string();
+    let twice = format!("{{\"repository\":\"other/repo\",{}", &text[1..]);
+    for (posted, body, gzip) in [
+        (&gzipped, gz.finish().unwrap(), true),
+        (&plain, plain.to_string().into_bytes(), false),
+        (&repeated, twice.into_bytes(), false),
+    ] {
+        let (status, created) = send(body, gzip).await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().unwrap();
+        let (status, got) = get(&c, &base, &format!("/api/v1/runs/{id}")).await;
+        assert_eq!(status, 200, "{got}");
+        assert_eq!(got, as_read(posted));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posted_bodies_come_back_on_sqlite() {
+    let (url, _dir) = sqlite_url();
+    posted_bodies_come_back(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posted_bodies_come_back_on_postgres() {
+    let db = postgres_db().await;
+    posted_bodies_come_back(&db.url).await;
+}
