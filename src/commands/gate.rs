@@ -293,7 +293,7 @@ fn execute(
         tracing::info!("no commit SHA for this run: no check run or commit status");
     }
     if args.notify && verdict.verdict == VerdictKind::Fail {
-        notify_gate_failed(args, env, &verdict, &reports);
+        runtime.block_on(notify_gate_failed(args, env, &verdict, &reports));
     }
     Ok(match verdict.verdict {
         VerdictKind::Fail => exit_code::FAILED,
@@ -362,7 +362,7 @@ fn comment_body(verdict: &Verdict, reports: &[RunReport]) -> String {
 }
 
 /// `--notify`: `gate_failed` to the channels of the policy file's `notify:` section.
-fn notify_gate_failed(args: &GateArgs, env: &Env, verdict: &Verdict, reports: &[RunReport]) {
+async fn notify_gate_failed(args: &GateArgs, env: &Env, verdict: &Verdict, reports: &[RunReport]) {
     let Some(report) = reports.first() else {
         tracing::warn!("--notify: no --report, nothing to say which run the gate stopped");
         return;
@@ -387,24 +387,16 @@ fn notify_gate_failed(args: &GateArgs, env: &Env, verdict: &Verdict, reports: &[
             .map(|v| v.message.clone())
             .collect(),
     };
-    let round = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())
-        .and_then(|rt| {
-            rt.block_on(async {
-                let client = crate::http::client_for(&ci::http_config_from_env(env))
-                    .map_err(|e| e.to_string())?;
-                Ok(
-                    crate::notify::dispatch::notify_gate_failed(&setup, report, note, &client)
-                        .await,
-                )
-            })
-        });
-    match round {
-        Ok(round) => super::notify::print(&round),
-        Err(e) => tracing::warn!("--notify: {e}"),
-    }
+    let round = match crate::http::client_for(&ci::http_config_from_env(env)) {
+        Ok(client) => {
+            crate::notify::dispatch::notify_gate_failed(&setup, report, note, &client).await
+        }
+        Err(e) => {
+            tracing::warn!("--notify: {e}");
+            return;
+        }
+    };
+    super::notify::print(&round);
 }
 
 /// Job summary size limit of GitHub (1 MiB).
@@ -428,20 +420,22 @@ fn emit(args: &GateArgs, env: &Env, verdict: &Verdict) {
             tracing::warn!("--output {}: {e}", path.display());
         }
     }
-    if env.is_true("GITHUB_ACTIONS") {
-        if let Some(path) = env.get("GITHUB_OUTPUT") {
-            let outputs = [("verdict", verdict.verdict.as_str().to_string())];
-            if let Err(e) = crate::output::github::write_outputs(Path::new(path), &outputs) {
-                tracing::warn!("cannot write $GITHUB_OUTPUT ({path}): {e}");
-            }
+    if !env.is_true(ci::env::GITHUB_ACTIONS) {
+        return;
+    }
+    if let Some(path) = env.get("GITHUB_OUTPUT") {
+        let outputs = [("verdict", verdict.verdict.as_str().to_string())];
+        if let Err(e) = crate::output::github::write_outputs(Path::new(path), &outputs) {
+            tracing::warn!("cannot write $GITHUB_OUTPUT ({path}): {e}");
         }
     }
-    if !args.no_summary && env.is_true("GITHUB_ACTIONS") {
-        if let Some(path) = env.get("GITHUB_STEP_SUMMARY") {
-            let md = gate::render_markdown(verdict, STEP_SUMMARY_LIMIT).markdown;
-            if let Err(e) = crate::output::github::append_step_summary(Path::new(path), &md) {
-                tracing::warn!("cannot append to $GITHUB_STEP_SUMMARY ({path}): {e}");
-            }
+    if let Some(path) = env.get("GITHUB_STEP_SUMMARY").filter(|_| !args.no_summary) {
+        let md = match (args.format, text) {
+            (Format::Markdown, md) => md,
+            _ => gate::render_markdown(verdict, STEP_SUMMARY_LIMIT).markdown,
+        };
+        if let Err(e) = crate::output::github::append_step_summary(Path::new(path), &md) {
+            tracing::warn!("cannot append to $GITHUB_STEP_SUMMARY ({path}): {e}");
         }
     }
 }

@@ -263,7 +263,7 @@ impl PostgresStore {
     }
 
     async fn do_state(&self, key: &str) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar::<_, String>("SELECT value FROM state WHERE key = $1")
+        sqlx::query_scalar::<_, String>(query::SELECT_STATE)
             .bind(key)
             .fetch_optional(&self.pool)
             .await
@@ -271,16 +271,13 @@ impl PostgresStore {
     }
 
     async fn do_put_state(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO state (key, value, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        )
-        .bind(key)
-        .bind(value)
-        .bind(chrono::Utc::now().timestamp_millis())
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
+        sqlx::query(query::UPSERT_STATE)
+            .bind(key)
+            .bind(value)
+            .bind(chrono::Utc::now().timestamp_millis())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
         Ok(())
     }
 
