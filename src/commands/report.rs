@@ -250,8 +250,7 @@ fn emit(args: &ReportArgs, env: &Env, report: &RunReport, problems: &mut Problem
         problems.output_failed = true;
     };
     // 1. stdout
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = std::io::BufWriter::new(output::stdout_unbuffered());
     let written = match args.format {
         Format::Json => {
             crate::model::json::to_writer(&mut out, report).and_then(|()| out.write_all(b"\n"))

@@ -16,6 +16,7 @@ pub mod dialect;
 pub mod discover;
 pub mod location;
 pub mod parser;
+mod pipeline;
 pub mod text;
 
 use std::fs::File;
@@ -112,11 +113,9 @@ pub fn parse_file(
         source,
     })?;
     // Large files are read on a second thread (see `parser::parse_pipelined`).
-    let large = file
-        .metadata()
-        .is_ok_and(|m| m.len() >= PIPELINE_FROM_BYTES);
-    let parsed = if large {
-        parser::parse_pipelined(file, opts, out)
+    let len = file.metadata().map_or(0, |m| m.len());
+    let parsed = if len >= PIPELINE_FROM_BYTES {
+        parser::parse_pipelined(file, len, opts, out)
     } else {
         parser::parse(file, opts, out)
     };

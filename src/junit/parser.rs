@@ -6,8 +6,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::io::{self, BufRead, Read};
-use std::sync::mpsc;
+use std::io::{BufRead, Read};
 use std::sync::Arc;
 
 use quick_xml::escape::resolve_predefined_entity;
@@ -123,6 +122,14 @@ struct State<'o> {
     clipped: u64,
     /// Suites that declare tests but list none.
     empty_suites: Vec<(Arc<str>, u64)>,
+    /// Size of the input in bytes, 0 when unknown (see [`State::reserve`]).
+    input_len: u64,
+    /// Bytes read when the current element ended.
+    position: u64,
+    /// Open elements.
+    depth: usize,
+    /// Whether the root element has been read.
+    root_seen: bool,
 }
 
 /// Reads one report from `input`, appending its cases to `out`. On failure nothing is
@@ -138,111 +145,29 @@ pub fn parse<R: Read>(
     st.conclude(result, &capped)
 }
 
-/// [`parse`] on two threads: one reads the input and runs [`Capped`] (cutting, NUL and UTF-8
-/// checks), the other runs the XML reader and builds the test cases. Same result as
-/// [`parse`]; worth it for inputs of a few MB and more.
+/// [`parse`] on two threads: one reads the input through [`Capped`] (cutting, NUL and UTF-8
+/// checks) and tokenises it, the other builds the test cases from the events (see
+/// [`super::pipeline`]). Same result as [`parse`]; worth it for inputs of a few MB and more.
+///
+/// `len` is the input's size in bytes when known (0 otherwise): the case list is then grown
+/// to about the number of cases the whole input holds, at the rate read so far, instead of
+/// doubling.
 pub fn parse_pipelined<R: Read + Send>(
     input: R,
+    len: u64,
     opts: &ParseOptions,
     out: &mut Vec<TestCase>,
 ) -> Result<Parsed, ParseFailure> {
-    let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(PIPELINE_DEPTH);
-    let (recycle_tx, recycle_rx) = mpsc::channel::<Vec<u8>>();
-    let run_cap = opts.run_cap;
-    std::thread::scope(|s| {
-        let producer = s.spawn(move || {
-            let mut capped = Capped::new(input, run_cap);
-            pump(&mut capped, &tx, &recycle_rx);
-            capped
-        });
-        let mut st = State::new(opts, out);
-        let mut reader = xml_reader(Chunks {
-            rx,
-            recycle: recycle_tx,
-            chunk: Vec::new(),
-            at: 0,
-        });
-        let result = run(&mut reader, &mut st);
-        // Dropping the receiver stops the producer if the reader stopped early.
-        drop(reader);
-        match producer.join() {
-            Ok(capped) => st.conclude(result, &capped),
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
-    })
+    let mut st = State::new(opts, out);
+    st.input_len = len;
+    let (result, capped) = super::pipeline::run(Capped::new(input, opts.run_cap), |event, pos| {
+        st.dispatch(event, pos)
+    });
+    st.conclude(result, &capped)
 }
 
-/// Filtered chunks in flight between the two threads of [`parse_pipelined`].
-const PIPELINE_DEPTH: usize = 4;
-
-/// Moves everything [`Capped`] hands out, then its error if any, into `tx`.
-fn pump<R: Read>(
-    capped: &mut Capped<R>,
-    tx: &mpsc::SyncSender<io::Result<Vec<u8>>>,
-    recycled: &mpsc::Receiver<Vec<u8>>,
-) {
-    loop {
-        let message = match capped.fill_buf() {
-            Ok([]) => return,
-            Ok(data) => {
-                let mut chunk = recycled.try_recv().unwrap_or_default();
-                chunk.clear();
-                chunk.extend_from_slice(data);
-                let n = data.len();
-                capped.consume(n);
-                Ok(chunk)
-            }
-            Err(e) => Err(e),
-        };
-        let last = message.is_err();
-        if tx.send(message).is_err() || last {
-            return;
-        }
-    }
-}
-
-/// The reading side of [`parse_pipelined`]: a `BufRead` over the chunks sent by [`pump`].
-struct Chunks {
-    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
-    recycle: mpsc::Sender<Vec<u8>>,
-    chunk: Vec<u8>,
-    at: usize,
-}
-
-impl Read for Chunks {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(out.len());
-        out[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl BufRead for Chunks {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        while self.at == self.chunk.len() {
-            match self.rx.recv() {
-                Ok(Ok(next)) => {
-                    let done = std::mem::replace(&mut self.chunk, next);
-                    self.at = 0;
-                    // The producer may have finished: then the buffer is simply dropped.
-                    let _ = self.recycle.send(done);
-                }
-                Ok(Err(e)) => return Err(e),
-                // The producer is done: end of input.
-                Err(mpsc::RecvError) => return Ok(&[]),
-            }
-        }
-        Ok(&self.chunk[self.at..])
-    }
-
-    fn consume(&mut self, amt: usize) {
-        self.at = (self.at + amt).min(self.chunk.len());
-    }
-}
-
-fn xml_reader<B: BufRead>(source: B) -> Reader<B> {
+/// The XML reader as every parse configures it.
+pub(super) fn xml_reader<B: BufRead>(source: B) -> Reader<B> {
     let mut reader = Reader::from_reader(source);
     let config = reader.config_mut();
     config.allow_dangling_amp = true;
@@ -252,7 +177,7 @@ fn xml_reader<B: BufRead>(source: B) -> Reader<B> {
 }
 
 /// A [`ParseFailure`] whose offsets are still in the filtered stream (see [`Capped`]).
-struct Failure(ParseFailure);
+pub(super) struct Failure(pub(super) ParseFailure);
 
 impl Failure {
     fn map_offsets<R: Read>(self, capped: &Capped<R>) -> ParseFailure {
@@ -294,6 +219,10 @@ impl<'o> State<'o> {
             clamped: 0,
             clipped: 0,
             empty_suites: Vec::new(),
+            input_len: 0,
+            position: 0,
+            depth: 0,
+            root_seen: false,
         }
     }
 
@@ -343,26 +272,38 @@ impl<'o> State<'o> {
 
 fn run<B: BufRead>(reader: &mut Reader<B>, st: &mut State<'_>) -> Result<(), Failure> {
     let mut buf = Vec::with_capacity(64 * 1024);
-    let mut depth = 0usize;
-    let mut root_seen = false;
     loop {
         let event = match reader.read_event_into(&mut buf) {
             Ok(ev) => ev,
             Err(e) => return Err(syntax(reader, e)),
         };
+        if st.dispatch(event, reader.buffer_position())? {
+            return Ok(());
+        }
+        buf.clear();
+    }
+}
+
+impl State<'_> {
+    /// Takes one XML event; `pos` is the reader's position just after it. True at the end
+    /// of the input.
+    fn dispatch(&mut self, event: Event<'_>, pos: u64) -> Result<bool, Failure> {
+        let st = self;
         match event {
             Event::Start(e) => {
-                check_root(&mut root_seen, &e, reader)?;
-                depth += 1;
+                check_root(&mut st.root_seen, &e, pos)?;
+                st.depth += 1;
                 st.start(&e);
             }
             Event::Empty(e) => {
-                check_root(&mut root_seen, &e, reader)?;
+                check_root(&mut st.root_seen, &e, pos)?;
                 st.start(&e);
+                st.position = pos;
                 st.end(e.local_name().as_ref());
             }
             Event::End(e) => {
-                depth = depth.saturating_sub(1);
+                st.depth = st.depth.saturating_sub(1);
+                st.position = pos;
                 st.end(e.local_name().as_ref());
             }
             Event::Text(t) => {
@@ -389,30 +330,27 @@ fn run<B: BufRead>(reader: &mut Reader<B>, st: &mut State<'_>) -> Result<(), Fai
                 }
             }
             Event::Eof => {
-                if !root_seen {
-                    return Err(Failure(ParseFailure::Empty {
-                        offset: reader.buffer_position(),
-                    }));
+                if !st.root_seen {
+                    return Err(Failure(ParseFailure::Empty { offset: pos }));
                 }
-                if depth > 0 {
+                if st.depth > 0 {
                     return Err(Failure(ParseFailure::Syntax {
-                        offset: reader.buffer_position(),
-                        message: format!("unexpected end of file: {depth} element(s) not closed (a truncated report?)"),
+                        offset: pos,
+                        message: format!(
+                            "unexpected end of file: {} element(s) not closed (a truncated report?)",
+                            st.depth
+                        ),
                     }));
                 }
-                return Ok(());
+                return Ok(true);
             }
             Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
         }
-        buf.clear();
+        Ok(false)
     }
 }
 
-fn check_root<B>(
-    root_seen: &mut bool,
-    e: &BytesStart<'_>,
-    reader: &Reader<B>,
-) -> Result<(), Failure> {
+fn check_root(root_seen: &mut bool, e: &BytesStart<'_>, end: u64) -> Result<(), Failure> {
     if *root_seen {
         return Ok(());
     }
@@ -421,8 +359,7 @@ fn check_root<B>(
     match name.as_ref() {
         "testsuites" | "testsuite" => Ok(()),
         other => {
-            // The start tag has just been read: it began at the last '<' before this point.
-            let end = reader.buffer_position();
+            // The start tag has just been read: it began at the last '<' before `end`.
             let len = e.len() as u64 + 2;
             Err(Failure(ParseFailure::NotJunit {
                 root: other.to_string(),
@@ -432,7 +369,8 @@ fn check_root<B>(
     }
 }
 
-fn syntax<B>(reader: &Reader<B>, e: quick_xml::Error) -> Failure {
+/// The failure for an error of the XML reader (or of [`Capped`] under it).
+pub(super) fn syntax<B>(reader: &Reader<B>, e: quick_xml::Error) -> Failure {
     if let quick_xml::Error::Io(io) = &e {
         if let Some(c) = io.get_ref().and_then(|x| x.downcast_ref::<CappedError>()) {
             return Failure(ParseFailure::Syntax {
@@ -818,8 +756,39 @@ impl State<'_> {
                 suite.seen.insert(key, self.out.len());
             }
         }
+        if self.out.len() == self.out.capacity() {
+            self.reserve();
+        }
         self.out.push(case);
     }
+
+    /// Makes room for the cases the rest of the input will hold at the rate seen so far, so
+    /// that a large report grows its case list once or twice instead of doubling it a dozen
+    /// times (with an allocator that cannot grow in place, each doubling moves every case
+    /// and holds both copies for a moment).
+    fn reserve(&mut self) {
+        let seen = self.out.len() - self.first;
+        if let Some(more) = room_for_rest(seen, self.position, self.input_len) {
+            if self.out.try_reserve_exact(more).is_err() {
+                self.out.reserve(1);
+            }
+        }
+    }
+}
+
+/// How many more cases to make room for after `seen` cases in the first `position` bytes of
+/// an input of `input_len` bytes; `None` while too little has been read to tell (then `Vec`
+/// doubles as usual). The margin of one half covers a tail denser than the head (a Surefire
+/// file's first cases sit behind its properties); room never used costs address space, not
+/// memory, since untouched pages are never mapped in.
+fn room_for_rest(seen: usize, position: u64, input_len: u64) -> Option<usize> {
+    const MIN_SEEN: usize = 1024;
+    if seen < MIN_SEEN || position == 0 || input_len <= position {
+        return None;
+    }
+    let per_case = position as f64 / seen as f64;
+    let rest = (input_len - position) as f64 / per_case;
+    Some((rest * 1.5) as usize + 1)
 }
 
 /// Shares one allocation between consecutive equal values (a class's cases are adjacent).
@@ -956,10 +925,35 @@ mod tests {
         let mut serial = Vec::new();
         let a = parse(input, opts, &mut serial);
         let mut piped = Vec::new();
-        let b = parse_pipelined(input, opts, &mut piped);
+        let b = parse_pipelined(input, input.len() as u64, opts, &mut piped);
         assert_eq!(a, b);
         assert_eq!(serial, piped);
         (a, serial)
+    }
+
+    #[test]
+    fn the_case_list_makes_room_for_the_rest_of_the_input_at_the_rate_read_so_far() {
+        // 1 024 cases in the first 256 KiB of 25 MiB: about 99 k more, plus half.
+        let more = room_for_rest(1024, 256 << 10, 25 << 20).unwrap();
+        assert_eq!(more, (((25 << 20) - (256 << 10)) / 256) * 3 / 2 + 1);
+        // Too early, or nothing left to read: no estimate.
+        assert_eq!(room_for_rest(1023, 256 << 10, 25 << 20), None);
+        assert_eq!(room_for_rest(2048, 25 << 20, 25 << 20), None);
+        assert_eq!(room_for_rest(2048, 0, 25 << 20), None);
+    }
+
+    #[test]
+    fn a_large_report_read_with_its_size_known_gives_every_case() {
+        let mut xml = String::from("<testsuite name=\"s\">\n");
+        for i in 0..20_000 {
+            xml.push_str(&format!(
+                "  <testcase name=\"case{i}\" classname=\"a.B\" time=\"0.001\"/>\n"
+            ));
+        }
+        xml.push_str("</testsuite>\n");
+        let (parsed, cases) = both(xml.as_bytes(), &ParseOptions::default());
+        assert_eq!(parsed.map(|p| p.tests), Ok(20_000));
+        assert_eq!(cases[19_999].name.as_ref(), "case19999");
     }
 
     #[test]

@@ -7,7 +7,24 @@ pub mod github;
 pub mod markdown;
 pub mod text;
 
+use std::io::Write;
+
 use crate::model::{RunReport, TestCase, TestOutcome};
+
+/// Standard output without the line buffering of [`std::io::Stdout`], which scans every
+/// write for its last newline: a pass over the whole of a JSON report of hundreds of MB.
+/// On Unix the descriptor is duplicated and written to directly; elsewhere, or if that
+/// fails, the locked `Stdout` is used. Callers buffer and flush as with any writer.
+pub fn stdout_unbuffered() -> Box<dyn Write> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        if let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() {
+            return Box::new(std::fs::File::from(fd));
+        }
+    }
+    Box::new(std::io::stdout().lock())
+}
 
 /// The failed and errored tests, in report order.
 pub fn failed_cases(report: &RunReport) -> impl Iterator<Item = &TestCase> {
