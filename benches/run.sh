@@ -125,6 +125,7 @@ for size in $SIZES; do
         # quick-junit needs RFC 3339 timestamps: the same bytes with a zone added.
         [[ $PEERS == 1 ]] && sed 's/timestamp="\(2026-11-26T10:00:00\)"/timestamp="\1Z"/g' "$WORK/$name" >"$WORK/${name%.xml}-Z.xml"
         cat "$WORK/$name" >/dev/null # warm the page cache for every tool alike
+        sync # write the generated files back now, not during the first measurements
 
         say "run $name"
         measure raw-quick-xml "$name" "$cases" -- "$TOKENIZE" "$WORK/$name"
