@@ -288,57 +288,56 @@ impl State<'_> {
     /// Takes one XML event; `pos` is the reader's position just after it. True at the end
     /// of the input.
     fn dispatch(&mut self, event: Event<'_>, pos: u64) -> Result<bool, Failure> {
-        let st = self;
         match event {
             Event::Start(e) => {
-                check_root(&mut st.root_seen, &e, pos)?;
-                st.depth += 1;
-                st.start(&e);
+                check_root(&mut self.root_seen, &e, pos)?;
+                self.depth += 1;
+                self.start(&e);
             }
             Event::Empty(e) => {
-                check_root(&mut st.root_seen, &e, pos)?;
-                st.start(&e);
-                st.position = pos;
-                st.end(e.local_name().as_ref());
+                check_root(&mut self.root_seen, &e, pos)?;
+                self.start(&e);
+                self.position = pos;
+                self.end(e.local_name().as_ref());
             }
             Event::End(e) => {
-                st.depth = st.depth.saturating_sub(1);
-                st.position = pos;
-                st.end(e.local_name().as_ref());
+                self.depth = self.depth.saturating_sub(1);
+                self.position = pos;
+                self.end(e.local_name().as_ref());
             }
             Event::Text(t) => {
-                if st.target != Target::None {
-                    st.text(&t.xml10_content());
+                if self.target != Target::None {
+                    self.text(&t.xml10_content());
                 }
             }
             Event::CData(t) => {
-                if st.target != Target::None {
-                    st.text(&t);
+                if self.target != Target::None {
+                    self.text(&t);
                 }
             }
             Event::GeneralRef(r) => {
-                if st.target != Target::None {
+                if self.target != Target::None {
                     match r.resolve_char_ref() {
-                        Ok(Some(c)) => st.text(c.encode_utf8(&mut [0; 4])),
+                        Ok(Some(c)) => self.text(c.encode_utf8(&mut [0; 4])),
                         Ok(None) => match resolve_predefined_entity(&r) {
-                            Some(s) => st.text(s),
+                            Some(s) => self.text(s),
                             // Entities declared in a DOCTYPE are never expanded: keep the reference.
-                            None => st.text(&format!("&{};", &*r)),
+                            None => self.text(&format!("&{};", &*r)),
                         },
-                        Err(_) => st.text(&format!("&{};", &*r)),
+                        Err(_) => self.text(&format!("&{};", &*r)),
                     }
                 }
             }
             Event::Eof => {
-                if !st.root_seen {
+                if !self.root_seen {
                     return Err(Failure(ParseFailure::Empty { offset: pos }));
                 }
-                if st.depth > 0 {
+                if self.depth > 0 {
                     return Err(Failure(ParseFailure::Syntax {
                         offset: pos,
                         message: format!(
                             "unexpected end of file: {} element(s) not closed (a truncated report?)",
-                            st.depth
+                            self.depth
                         ),
                     }));
                 }
