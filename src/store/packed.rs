@@ -35,10 +35,20 @@ const FLAKY: u8 = 0b100;
 /// faster [`crate::model::json`] writer straight into the compressor, with no JSON text
 /// in between).
 pub(crate) fn pack_report<T: Serialize + ?Sized>(report: &T) -> Result<Vec<u8>, StoreError> {
-    let mut out = Vec::with_capacity(16 * 1024);
+    deflated(16 * 1024, |encoder| {
+        crate::model::json::to_writer(encoder, report)
+    })
+}
+
+/// The tag [`DEFLATE`] and what `write` writes, deflated; `capacity` sizes the output.
+fn deflated(
+    capacity: usize,
+    write: impl FnOnce(&mut DeflateEncoder<Vec<u8>>) -> std::io::Result<()>,
+) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::with_capacity(capacity);
     out.push(DEFLATE);
     let mut encoder = DeflateEncoder::new(out, Compression::fast());
-    crate::model::json::to_writer(&mut encoder, report)
+    write(&mut encoder)
         .and_then(|()| encoder.finish())
         .map_err(|e| StoreError::Query(format!("compressing the report: {e}")))
 }
@@ -53,14 +63,9 @@ pub(crate) fn pack_posted(posted: Posted<'_>) -> Result<Vec<u8>, StoreError> {
             out.extend_from_slice(body);
             Ok(out)
         }
-        Posted::Json(json) => {
-            let mut out = Vec::with_capacity(json.len() / 8 + 64);
-            out.push(DEFLATE);
-            let mut encoder = DeflateEncoder::new(out, Compression::fast());
-            std::io::Write::write_all(&mut encoder, json)
-                .and_then(|()| encoder.finish())
-                .map_err(|e| StoreError::Query(format!("compressing the report: {e}")))
-        }
+        Posted::Json(json) => deflated(json.len() / 8 + 64, |encoder| {
+            std::io::Write::write_all(encoder, json)
+        }),
     }
 }
 

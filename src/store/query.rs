@@ -219,8 +219,6 @@ pub(crate) fn placeholders(style: Placeholder, first: usize, count: usize) -> St
     out
 }
 
-/// The shard rows of every pipeline whose latest run finished at or after `$1`, grouped
-/// (ordered) by pipeline.
 /// One value of the key-value `state` table (notification state).
 pub(crate) const SELECT_STATE: &str = "SELECT value FROM state WHERE key = $1";
 
@@ -229,6 +227,8 @@ pub(crate) const UPSERT_STATE: &str =
     "INSERT INTO state (key, value, updated_at) VALUES ($1, $2, $3) \
      ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
 
+/// The shard rows of every pipeline whose latest run finished at or after `$1`, grouped
+/// (ordered) by pipeline.
 pub(crate) static SELECT_PIPELINES: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{PIPELINES_SELECT} WHERE (p.provider, p.repository, p.workflow, p.job, p.branch) IN \

@@ -80,3 +80,22 @@ pub fn env_file(rel: &str) -> Vec<(String, String)> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
+
+/// The GitHub Actions environment of a real `pull_request` event
+/// (`env/github-pull-request.env`), its event path made absolute and the API at `api`.
+pub fn github_pull_request_env(api: &str) -> Vec<(String, String)> {
+    let mut env = env_file("env/github-pull-request.env");
+    for (k, v) in env.iter_mut() {
+        match k.as_str() {
+            "GITHUB_EVENT_PATH" => {
+                *v = Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join(v.as_str())
+                    .display()
+                    .to_string();
+            }
+            "GITHUB_API_URL" => *v = api.to_string(),
+            _ => {}
+        }
+    }
+    env
+}

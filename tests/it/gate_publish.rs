@@ -7,24 +7,9 @@ use serde_json::Value;
 use wiremock::matchers::{body_partial_json, body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use super::common::{env_file, fixture, report_json};
+use super::common::{fixture, github_pull_request_env, report_json};
 
 const GITHUB_TOKEN: &str = "ghs_gatePublishToken42";
-
-/// The GitHub Actions environment of the `pull_request` fixture, with the API at `api`.
-fn github_env(api: &str) -> Vec<(String, String)> {
-    env_file("env/github-pull-request.env")
-        .into_iter()
-        .map(|(k, v)| {
-            let v = match k.as_str() {
-                "GITHUB_EVENT_PATH" => concat!(env!("CARGO_MANIFEST_DIR"), "/").to_string() + &v,
-                "GITHUB_API_URL" => api.to_string(),
-                _ => v,
-            };
-            (k, v)
-        })
-        .collect()
-}
 
 fn fixture_json(rel: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(fixture(rel)).unwrap()).unwrap()
@@ -89,7 +74,7 @@ async fn a_failing_verdict_is_a_check_run_a_sticky_comment_and_a_notification() 
         "version: 1\ngate:\n  on_missing_history: fail\nnotify:\n  channels:\n    - type: slack\n      url_env: SLACK_WEBHOOK_URL\n      events: [gate_failed]\n      branches: [\"*\"]\n",
     )
     .unwrap();
-    let env = github_env(&github.uri());
+    let env = github_pull_request_env(&github.uri());
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let (report, _, code) = report_json(
         dir.path(),

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use super::common::{env_file, fixture, valid_report};
+use super::common::{env_file, fixture, github_pull_request_env, valid_report};
 use super::server::{Server, TOKEN};
 
 fn root() -> &'static Path {
@@ -332,15 +332,7 @@ fn action_checkout(dir: &Path) -> PathBuf {
 
 /// The environment of a runner on a real `pull_request` event (the webhook example).
 fn runner_env(dir: &Path, action_dir: &Path, api: &str) -> Vec<(String, String)> {
-    let mut env = env_file("env/github-pull-request.env");
-    for (k, v) in env.iter_mut() {
-        if k == "GITHUB_EVENT_PATH" {
-            *v = root().join(v.as_str()).display().to_string();
-        }
-        if k == "GITHUB_API_URL" {
-            *v = api.to_string();
-        }
-    }
+    let mut env = github_pull_request_env(api);
     let temp = dir.join("runner-temp");
     std::fs::create_dir_all(&temp).unwrap();
     env.extend(
