@@ -5,6 +5,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use chrono::Utc;
@@ -65,7 +66,9 @@ fn execute(args: &ReportArgs, env: &Env) -> Result<u8> {
     for w in &report.warnings {
         tracing::warn!("{w}");
     }
+    let started = Instant::now();
     emit(args, env, &report, &mut problems);
+    tracing::debug!(elapsed = ?started.elapsed(), "wrote the outputs");
     if let Some(path) = &args.history {
         if let Err(e) = append_history(path, &report) {
             tracing::warn!(
@@ -191,7 +194,14 @@ fn collect_tests(args: &ReportArgs, report: &mut RunReport, problems: &mut Probl
             }
         })
         .collect();
+    let started = Instant::now();
     let parsed = junit::parse_files(&paths, &opts, &mut cases);
+    tracing::debug!(
+        files = paths.len(),
+        cases = cases.len(),
+        elapsed = ?started.elapsed(),
+        "read the test reports"
+    );
     let (mut files, errors) = (parsed.files, parsed.errors);
     report.warnings.extend(parsed.warnings);
     let explicit = !args.junit.is_empty();
@@ -220,7 +230,9 @@ fn collect_tests(args: &ReportArgs, report: &mut RunReport, problems: &mut Probl
         problems.no_reports = true;
     }
     let repository = report.repository.clone().unwrap_or_default();
+    let started = Instant::now();
     TestId::assign(&repository, &mut cases);
+    tracing::debug!(elapsed = ?started.elapsed(), "derived the test ids");
     report.tests = TestResults {
         summary: TestSummary::of(&cases),
         cases,

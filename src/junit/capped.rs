@@ -60,6 +60,8 @@ pub struct Capped<R> {
     drops: Vec<(u64, u64)>,
     error: Option<(io::ErrorKind, String)>,
     replaced: u64,
+    /// Whether `buf[ready..end]` may hold a NUL byte: when it cannot, runs skip the search.
+    nul_ahead: bool,
 }
 
 impl<R: Read> Capped<R> {
@@ -84,6 +86,7 @@ impl<R: Read> Capped<R> {
             drops: Vec::new(),
             error: None,
             replaced: 0,
+            nul_ahead: false,
         }
     }
 
@@ -130,6 +133,8 @@ impl<R: Read> Capped<R> {
                 Err(e) => return Err(e),
             }
         }
+        // One search over the new bytes instead of one per run.
+        self.nul_ahead = memchr::memchr(0, &self.buf[self.ready..self.end]).is_some();
         self.process();
         self.validate_utf8();
         Ok(read)
@@ -141,6 +146,10 @@ impl<R: Read> Capped<R> {
     fn validate_utf8(&mut self) {
         let final_chunk = self.eof && self.ready == self.end;
         let mut at = self.released;
+        // The common case, valid text, is checked with SIMD; errors are located with std.
+        if simdutf8::basic::from_utf8(&self.buf[at..self.ready]).is_ok() {
+            at = self.ready;
+        }
         while at < self.ready {
             match std::str::from_utf8(&self.buf[at..self.ready]) {
                 Ok(_) => at = self.ready,
@@ -275,7 +284,7 @@ impl<R: Read> Capped<R> {
     /// when processing must stop (a NUL byte).
     fn run_span(&mut self, r: &mut usize, w: &mut usize, span: usize) -> bool {
         let bytes = &self.buf[*r..*r + span];
-        if let Some(i) = memchr::memchr(0, bytes) {
+        if let Some(i) = self.nul_ahead.then(|| memchr::memchr(0, bytes)).flatten() {
             self.run_span(r, w, i);
             self.fail(
                 io::ErrorKind::InvalidData,
@@ -488,6 +497,26 @@ mod tests {
             .unwrap();
         assert_eq!(inner.filtered_offset, 5);
         assert!(inner.message.contains("NUL"));
+    }
+
+    #[test]
+    fn nul_bytes_are_found_in_any_chunk() {
+        // Small elements across several chunks, then a NUL: each read's search finds it.
+        let mut doc = String::from("<a>");
+        while doc.len() < 2 * CHUNK + 5 {
+            doc.push_str("<b x=\"1\">yy</b>");
+        }
+        let at = doc.len();
+        doc.push_str("z\0</a>");
+        let mut c = Capped::new(doc.as_bytes(), 64);
+        let mut out = Vec::new();
+        let err = c.read_to_end(&mut out).unwrap_err();
+        let inner = err
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<CappedError>())
+            .unwrap();
+        assert_eq!(inner.filtered_offset, at as u64 + 1);
+        assert_eq!(out, doc.as_bytes()[..at + 1].to_vec());
     }
 
     #[test]
