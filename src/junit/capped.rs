@@ -12,6 +12,19 @@
 //! The adapter also rejects NUL bytes (not allowed anywhere in XML; a sign of a file that was
 //! pre-allocated and never fully written) and records what it dropped so that a position in
 //! the filtered stream maps back to the byte offset in the file for error messages.
+//!
+//! # Raw mode
+//!
+//! Following every run costs about as much as tokenising, and nearly every run of a real
+//! report is short. A consumer that reports where each markup event (tag, comment, CDATA
+//! section, declaration, processing instruction) ends, with [`Capped::boundary`], gets the
+//! bytes unlexed instead ("raw mode", enabled by [`Capped::with_boundaries`]): a run always
+//! starts after the last boundary, so as long as the consumer has read less than half the cap
+//! past it, no run can have reached the cap. When it wants more than that without a new
+//! boundary, or a NUL byte is next, the adapter lexes again from the last boundary (the bytes
+//! already handed out are never changed, since nothing in them could be cut) and cuts as
+//! above; it goes back to raw mode at the next end of markup. The filtered stream is the
+//! same either way.
 
 use std::io::{self, BufRead, Read};
 
@@ -62,6 +75,15 @@ pub struct Capped<R> {
     replaced: u64,
     /// Whether `buf[ready..end]` may hold a NUL byte: when it cannot, runs skip the search.
     nul_ahead: bool,
+    /// How far past the last boundary raw bytes may be handed out; 0 when raw mode is off.
+    window: usize,
+    /// Raw mode: bytes from this index on are not lexed, and the lexer state there is
+    /// `Text` with an empty run. `None` while lexing.
+    raw_from: Option<usize>,
+    /// Raw mode: index of the first NUL byte at or after `raw_from`.
+    nul_at: Option<usize>,
+    /// Filtered offset of the end of the last markup event (see [`Capped::boundary`]).
+    mark: u64,
 }
 
 impl<R: Read> Capped<R> {
@@ -87,7 +109,32 @@ impl<R: Read> Capped<R> {
             error: None,
             replaced: 0,
             nul_ahead: false,
+            window: 0,
+            raw_from: None,
+            nul_at: None,
+            mark: 0,
         }
+    }
+
+    /// Like [`Capped::new`], for a consumer that calls [`Capped::boundary`] after every
+    /// markup event: runs are then only followed where one could reach the cap (see the
+    /// module docs). Same output.
+    pub fn with_boundaries(inner: R, cap: usize) -> Self {
+        let mut c = Self::new(inner, cap);
+        // A run within the window must stay below the zone where cuts are decided.
+        let window = (c.cap / 2) as usize;
+        if window + 16 < c.cap as usize {
+            c.window = window;
+            c.raw_from = Some(0);
+        }
+        c
+    }
+
+    /// Records that the consumer has just read a whole markup event (a tag, comment, CDATA
+    /// section, declaration, processing instruction or DOCTYPE) ending at `filtered`, its
+    /// position in the filtered stream. Text and entity references are not markup.
+    pub fn boundary(&mut self, filtered: u64) {
+        self.mark = filtered;
     }
 
     /// Number of bytes that were not valid UTF-8 and were replaced with `?`.
@@ -110,16 +157,64 @@ impl<R: Read> Capped<R> {
         }
     }
 
+    /// Where lexing would restart in raw mode: the last boundary, or where raw mode began.
+    fn window_start(&self, raw_from: usize) -> usize {
+        let mark = self.mark.saturating_sub(self.out_base);
+        raw_from.max(usize::try_from(mark).unwrap_or(usize::MAX).min(self.end))
+    }
+
+    /// Raw mode: how far bytes may be handed out, at most: the window's edge, or a NUL byte.
+    fn barrier(&self, raw_from: usize) -> usize {
+        let edge = self.window_start(raw_from) + self.window;
+        self.nul_at.map_or(edge, |n| edge.min(n))
+    }
+
+    /// Checks UTF-8 as far as bytes may be handed out: what is lexed, or in raw mode what is
+    /// read, up to the barrier (bytes past it may still be cut, and are checked once they
+    /// are kept).
+    fn settle(&mut self) {
+        let upto = match self.raw_from {
+            Some(from) => self.end.min(self.barrier(from)),
+            None => self.ready,
+        };
+        self.validate_utf8(upto);
+    }
+
+    /// Leaves raw mode: lexes again from the last boundary, so that what follows is cut
+    /// where it must be.
+    fn lex_from_boundary(&mut self) {
+        let Some(from) = self.raw_from.take() else {
+            return;
+        };
+        let restart = self.window_start(from);
+        self.end_run(Lex::Text);
+        self.nul_at = None;
+        // Runs between `restart` and `start` are shorter than the window: lexing them again
+        // cuts nothing, so the bytes the consumer has seen stay as they were.
+        self.ready = restart;
+        self.released = self.start;
+        self.nul_ahead = memchr::memchr(0, &self.buf[restart..self.end]).is_some();
+        self.process();
+        self.settle();
+    }
+
     /// Reads more input and filters it; returns the number of bytes read.
     fn refill(&mut self) -> io::Result<usize> {
-        // Keep what is not yet released, drop what the consumer has taken.
-        let base = self.released;
+        // Drop what the consumer has taken, but keep what may be lexed again: everything
+        // from the last boundary in raw mode, everything not yet lexed otherwise.
+        let base = match self.raw_from {
+            Some(from) => self.released.min(self.window_start(from)),
+            None => self.released.min(self.ready),
+        };
         self.out_base += base as u64;
         self.buf.copy_within(base..self.end, 0);
         self.end -= base;
         self.ready -= base;
-        self.start = 0;
-        self.released = 0;
+        self.start -= base;
+        self.released -= base;
+        // Raw mode may have begun before the last boundary: the boundary is then where it begins.
+        self.raw_from = self.raw_from.map(|i| i.saturating_sub(base));
+        self.nul_at = self.nul_at.map(|i| i - base);
         let mut read = 0;
         while !self.eof && self.end < CHUNK {
             match self.inner.read(&mut self.buf[self.end..CHUNK + LOOKAHEAD]) {
@@ -133,26 +228,39 @@ impl<R: Read> Capped<R> {
                 Err(e) => return Err(e),
             }
         }
-        // One search over the new bytes instead of one per run.
-        self.nul_ahead = memchr::memchr(0, &self.buf[self.ready..self.end]).is_some();
-        self.process();
-        self.validate_utf8();
+        if self.raw_from.is_some() {
+            if self.nul_at.is_none() {
+                let new = self.ready;
+                self.nul_at = memchr::memchr(0, &self.buf[new..self.end]).map(|i| new + i);
+            }
+            self.ready = self.end;
+        } else {
+            // One search over the new bytes instead of one per run.
+            self.nul_ahead = memchr::memchr(0, &self.buf[self.ready..self.end]).is_some();
+            self.process();
+        }
+        self.settle();
         Ok(read)
     }
 
-    /// Releases `released..ready` after replacing every byte that is not part of valid UTF-8
-    /// with `?` (same length, so offsets stay true). A sequence cut by the end of the data
-    /// waits for the next read, unless the input has ended.
-    fn validate_utf8(&mut self) {
-        let final_chunk = self.eof && self.ready == self.end;
+    /// Releases `released..upto` after replacing every byte that is not part of valid UTF-8
+    /// with `?` (same length, so offsets stay true). A sequence cut by `upto` waits for the
+    /// next call, unless the input has ended there.
+    fn validate_utf8(&mut self, upto: usize) {
+        if self.released >= upto {
+            // Nothing new; or just back from raw mode, with the lexer still behind what was
+            // handed out.
+            return;
+        }
+        let final_chunk = self.eof && upto == self.end;
         let mut at = self.released;
         // The common case, valid text, is checked with SIMD; errors are located with std.
-        if simdutf8::basic::from_utf8(&self.buf[at..self.ready]).is_ok() {
-            at = self.ready;
+        if simdutf8::basic::from_utf8(&self.buf[at..upto]).is_ok() {
+            at = upto;
         }
-        while at < self.ready {
-            match std::str::from_utf8(&self.buf[at..self.ready]) {
-                Ok(_) => at = self.ready,
+        while at < upto {
+            match std::str::from_utf8(&self.buf[at..upto]) {
+                Ok(_) => at = upto,
                 Err(e) => {
                     at += e.valid_up_to();
                     match e.error_len() {
@@ -162,10 +270,10 @@ impl<R: Read> Capped<R> {
                             at += n;
                         }
                         None if final_chunk || self.error.is_some() => {
-                            let n = self.ready - at;
-                            self.buf[at..self.ready].fill(b'?');
+                            let n = upto - at;
+                            self.buf[at..upto].fill(b'?');
                             self.replaced += n as u64;
-                            at = self.ready;
+                            at = upto;
                         }
                         None => break,
                     }
@@ -175,12 +283,14 @@ impl<R: Read> Capped<R> {
         self.released = at;
     }
 
-    /// Filters `buf[ready..end]` in place, advancing `ready`.
+    /// Filters `buf[ready..end]` in place, advancing `ready`. With boundaries reported, it
+    /// goes back to raw mode at the first end of markup.
     fn process(&mut self) {
         let mut r = self.ready;
         let mut w = self.ready;
         let end = self.end;
-        while r < end && self.error.is_none() {
+        let mut back_to_raw = false;
+        while r < end && self.error.is_none() && !back_to_raw {
             let rest = &self.buf[r..end];
             match self.state {
                 Lex::Text => {
@@ -214,6 +324,7 @@ impl<R: Read> Capped<R> {
                         let q = rest[i];
                         self.keep(&mut r, &mut w, i + 1);
                         self.end_run(if q == b'>' { Lex::Text } else { Lex::Attr(q) });
+                        back_to_raw = q == b'>' && self.window > 0;
                     }
                     None => {
                         let n = rest.len();
@@ -253,6 +364,7 @@ impl<R: Read> Capped<R> {
                             }
                             self.keep(&mut r, &mut w, 3);
                             self.end_run(Lex::Text);
+                            back_to_raw = self.window > 0;
                         }
                         None => {
                             // Leave two bytes in case the terminator straddles the chunk.
@@ -278,6 +390,11 @@ impl<R: Read> Capped<R> {
         }
         self.end = w + (end - r);
         self.ready = w;
+        if back_to_raw {
+            self.raw_from = Some(w);
+            self.nul_at = memchr::memchr(0, &self.buf[w..self.end]).map(|i| w + i);
+            self.ready = self.end;
+        }
     }
 
     /// Passes `buf[r..r+span]` (content of the current run) through the cap. Returns false
@@ -366,8 +483,19 @@ impl<R: Read> Read for Capped<R> {
 impl<R: Read> BufRead for Capped<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         loop {
+            if self.raw_from.is_some() {
+                // A new boundary may have moved the window on.
+                self.settle();
+            }
             if self.start < self.released {
                 return Ok(&self.buf[self.start..self.released]);
+            }
+            if let Some(from) = self.raw_from {
+                if self.barrier(from) < self.end {
+                    // Raw mode stops here: the window is used up, or a NUL byte is next.
+                    self.lex_from_boundary();
+                    continue;
+                }
             }
             if let Some((kind, message)) = &self.error {
                 let at = self.out_base + self.released as u64;
@@ -386,7 +514,7 @@ impl<R: Read> BufRead for Capped<R> {
             if read == 0 && self.eof && self.released == 0 && self.end > 0 && self.error.is_none() {
                 // At the end of input nothing more can be filtered: hand out the raw rest.
                 self.ready = self.end;
-                self.validate_utf8();
+                self.validate_utf8(self.end);
             }
         }
     }
@@ -517,6 +645,175 @@ mod tests {
             .unwrap();
         assert_eq!(inner.filtered_offset, at as u64 + 1);
         assert_eq!(out, doc.as_bytes()[..at + 1].to_vec());
+    }
+
+    /// A reader handing out pieces of pseudo-random sizes.
+    struct Pieces<'a> {
+        data: &'a [u8],
+        rng: u64,
+    }
+
+    impl Read for Pieces<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let want = (next(&mut self.rng) % 70_000 + 1) as usize;
+            let n = want.min(out.len()).min(self.data.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn next(rng: &mut u64) -> u64 {
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        *rng
+    }
+
+    /// A document of tags, attributes, text, references, CDATA, comments and processing
+    /// instructions, with runs from empty to many times `cap`, and now and then a NUL byte
+    /// or invalid UTF-8.
+    fn random_document(rng: &mut u64, cap: usize) -> Vec<u8> {
+        fn run(rng: &mut u64, cap: usize, forbidden: u8) -> Vec<u8> {
+            let len = match next(rng) % 8 {
+                0..=4 => (next(rng) % 20) as usize,
+                5 => cap / 2 + (next(rng) % 40) as usize - 20,
+                6 => cap + (next(rng) % 40) as usize - 20,
+                _ => (next(rng) % (5 * cap as u64)) as usize,
+            };
+            let alphabet: &[&[u8]] = &[
+                b"a",
+                b"b",
+                b" ",
+                b"\n",
+                b"&amp;",
+                b"&#233;",
+                b"\xc3\xa9",
+                b"\xe2\x82\xac",
+                b">",
+                b"\"",
+                b"'",
+                b"]",
+                b"-",
+                b"\xff",
+                b"\0",
+            ];
+            let mut out = Vec::new();
+            while out.len() < len {
+                let piece = alphabet[(next(rng) % alphabet.len() as u64) as usize];
+                // NUL and invalid bytes are rare; the run's terminator never appears.
+                let rare = matches!(piece, b"\xff" | b"\0") && next(rng) % 500 != 0;
+                if rare || piece.contains(&forbidden) {
+                    continue;
+                }
+                out.extend_from_slice(piece);
+            }
+            out
+        }
+        let mut doc = b"<?xml version=\"1.0\"?><root>".to_vec();
+        for _ in 0..(next(rng) % 400) {
+            match next(rng) % 6 {
+                0 | 1 => {
+                    doc.extend_from_slice(b"<t");
+                    for k in 0..(next(rng) % 4) {
+                        let q = if next(rng) % 3 == 0 { b'\'' } else { b'"' };
+                        doc.extend_from_slice(format!(" a{k}=").as_bytes());
+                        doc.push(q);
+                        doc.extend(run(rng, cap, q).into_iter().filter(|&b| b != b'<'));
+                        doc.push(q);
+                    }
+                    doc.extend_from_slice(if next(rng) % 2 == 0 { b"/>" } else { b"></t>" });
+                }
+                2 => doc.extend(run(rng, cap, b'<')),
+                3 => {
+                    doc.extend_from_slice(b"<![CDATA[");
+                    doc.extend(run(rng, cap, b']'));
+                    doc.extend_from_slice(b"]]>");
+                }
+                4 => {
+                    doc.extend_from_slice(b"<!--");
+                    doc.extend(run(rng, cap, b'-'));
+                    doc.extend_from_slice(b"-->");
+                }
+                _ => doc.extend_from_slice(b"<?pi some data?>"),
+            }
+        }
+        doc.extend_from_slice(b"</root>");
+        doc
+    }
+
+    /// What quick-xml reads through `capped`: each event with its mapped end offset, then
+    /// the error if any, and the adapter's counters.
+    fn read_all(mut capped: Capped<Pieces<'_>>, boundaries: bool) -> Vec<String> {
+        use quick_xml::events::Event;
+        let mut seen = Vec::new();
+        let mut reader = quick_xml::Reader::from_reader(&mut capped);
+        reader.config_mut().allow_dangling_amp = true;
+        let mut buf = Vec::new();
+        loop {
+            match reader.read_event_into(&mut buf) {
+                Ok(Event::Eof) => break,
+                Ok(event) => {
+                    let pos = reader.buffer_position();
+                    seen.push(format!("{event:?} at {pos}"));
+                    let markup = !matches!(event, Event::Text(_) | Event::GeneralRef(_));
+                    if boundaries && markup {
+                        reader.get_mut().boundary(pos);
+                    }
+                }
+                Err(e) => {
+                    seen.push(format!("error {e} at {}", reader.error_position()));
+                    break;
+                }
+            }
+            buf.clear();
+        }
+        drop(reader);
+        seen.push(format!(
+            "replaced {} truncated {} drops {:?}",
+            capped.replaced_utf8(),
+            capped.truncated_any(),
+            capped.drops
+        ));
+        seen
+    }
+
+    #[test]
+    fn raw_mode_reads_exactly_like_lexing_everything() {
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        for round in 0..300 {
+            let cap = [40, 100, 333, 4096][round % 4];
+            let doc = random_document(&mut rng, cap);
+            let seed = next(&mut rng);
+            let plain = Capped::new(
+                Pieces {
+                    data: &doc,
+                    rng: seed,
+                },
+                cap,
+            );
+            let raw = Capped::with_boundaries(
+                Pieces {
+                    data: &doc,
+                    rng: seed,
+                },
+                cap,
+            );
+            let (a, b) = (read_all(plain, false), read_all(raw, true));
+            if a != b {
+                let at = a
+                    .iter()
+                    .zip(&b)
+                    .position(|(x, y)| x != y)
+                    .unwrap_or(a.len().min(b.len()));
+                panic!(
+                    "round {round}, cap {cap}, {} bytes: first difference at event {at}:\n  lexing: {:?}\n  raw:    {:?}",
+                    doc.len(),
+                    a.get(at),
+                    b.get(at)
+                );
+            }
+        }
     }
 
     #[test]

@@ -139,7 +139,7 @@ pub fn parse<R: Read>(
     opts: &ParseOptions,
     out: &mut Vec<TestCase>,
 ) -> Result<Parsed, ParseFailure> {
-    let mut capped = Capped::new(input, opts.run_cap);
+    let mut capped = Capped::with_boundaries(input, opts.run_cap);
     let mut st = State::new(opts, out);
     let result = run(&mut xml_reader(&mut capped), &mut st);
     st.conclude(result, &capped)
@@ -160,9 +160,10 @@ pub fn parse_pipelined<R: Read + Send>(
 ) -> Result<Parsed, ParseFailure> {
     let mut st = State::new(opts, out);
     st.input_len = len;
-    let (result, capped) = super::pipeline::run(Capped::new(input, opts.run_cap), |event, pos| {
-        st.dispatch(event, pos)
-    });
+    let (result, capped) = super::pipeline::run(
+        Capped::with_boundaries(input, opts.run_cap),
+        |event, pos| st.dispatch(event, pos),
+    );
     st.conclude(result, &capped)
 }
 
@@ -270,15 +271,26 @@ impl<'o> State<'o> {
     }
 }
 
-fn run<B: BufRead>(reader: &mut Reader<B>, st: &mut State<'_>) -> Result<(), Failure> {
+/// True for the events that end markup (see [`Capped::boundary`]): all but text and
+/// entity references.
+pub(super) fn is_markup(event: &Event<'_>) -> bool {
+    !matches!(event, Event::Text(_) | Event::GeneralRef(_) | Event::Eof)
+}
+
+fn run<R: Read>(reader: &mut Reader<&mut Capped<R>>, st: &mut State<'_>) -> Result<(), Failure> {
     let mut buf = Vec::with_capacity(64 * 1024);
     loop {
         let event = match reader.read_event_into(&mut buf) {
             Ok(ev) => ev,
             Err(e) => return Err(syntax(reader, e)),
         };
-        if st.dispatch(event, reader.buffer_position())? {
+        let pos = reader.buffer_position();
+        let markup = is_markup(&event);
+        if st.dispatch(event, pos)? {
             return Ok(());
+        }
+        if markup {
+            reader.get_mut().boundary(pos);
         }
         buf.clear();
     }

@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use quick_xml::events::{BytesCData, BytesEnd, BytesRef, BytesStart, BytesText, Event};
 
 use super::capped::Capped;
-use super::parser::{syntax, xml_reader, Failure, ParseFailure};
+use super::parser::{is_markup, syntax, xml_reader, Failure, ParseFailure};
 
 /// Batches in flight between the two threads.
 const DEPTH: usize = 4;
@@ -149,7 +149,14 @@ fn tokenise<R: Read>(
     let mut batch = Batch::default();
     loop {
         let done = match reader.read_event_into(&mut buf) {
-            Ok(event) => batch.push(&event, reader.buffer_position()),
+            Ok(event) => {
+                let pos = reader.buffer_position();
+                let done = batch.push(&event, pos);
+                if is_markup(&event) {
+                    reader.get_mut().boundary(pos);
+                }
+                done
+            }
             Err(e) => {
                 batch.failure = Some(syntax(&reader, e));
                 true
