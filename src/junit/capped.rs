@@ -702,7 +702,7 @@ mod tests {
             while out.len() < len {
                 let piece = alphabet[(next(rng) % alphabet.len() as u64) as usize];
                 // NUL and invalid bytes are rare; the run's terminator never appears.
-                let rare = matches!(piece, b"\xff" | b"\0") && next(rng) % 500 != 0;
+                let rare = matches!(piece, b"\xff" | b"\0") && !next(rng).is_multiple_of(500);
                 if rare || piece.contains(&forbidden) {
                     continue;
                 }
@@ -716,13 +716,21 @@ mod tests {
                 0 | 1 => {
                     doc.extend_from_slice(b"<t");
                     for k in 0..(next(rng) % 4) {
-                        let q = if next(rng) % 3 == 0 { b'\'' } else { b'"' };
+                        let q = if next(rng).is_multiple_of(3) {
+                            b'\''
+                        } else {
+                            b'"'
+                        };
                         doc.extend_from_slice(format!(" a{k}=").as_bytes());
                         doc.push(q);
                         doc.extend(run(rng, cap, q).into_iter().filter(|&b| b != b'<'));
                         doc.push(q);
                     }
-                    doc.extend_from_slice(if next(rng) % 2 == 0 { b"/>" } else { b"></t>" });
+                    doc.extend_from_slice(if next(rng).is_multiple_of(2) {
+                        b"/>"
+                    } else {
+                        b"></t>"
+                    });
                 }
                 2 => doc.extend(run(rng, cap, b'<')),
                 3 => {
