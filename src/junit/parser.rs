@@ -15,7 +15,7 @@ use quick_xml::Reader;
 
 use crate::model::{Attempt, Property, TestCase};
 
-use super::capped::{Capped, CappedError};
+use super::capped::{ends_markup, Capped, CappedError};
 use super::case::{self, CaseDraft, ResultAttrs, ResultKind, Texts};
 use super::dialect::{Clues, Dialect};
 use super::location;
@@ -271,12 +271,6 @@ impl<'o> State<'o> {
     }
 }
 
-/// True for the events that end markup (see [`Capped::boundary`]): all but text and
-/// entity references.
-pub(super) fn is_markup(event: &Event<'_>) -> bool {
-    !matches!(event, Event::Text(_) | Event::GeneralRef(_) | Event::Eof)
-}
-
 fn run<R: Read>(reader: &mut Reader<&mut Capped<R>>, st: &mut State<'_>) -> Result<(), Failure> {
     let mut buf = Vec::with_capacity(64 * 1024);
     loop {
@@ -285,7 +279,7 @@ fn run<R: Read>(reader: &mut Reader<&mut Capped<R>>, st: &mut State<'_>) -> Resu
             Err(e) => return Err(syntax(reader, e)),
         };
         let pos = reader.buffer_position();
-        let markup = is_markup(&event);
+        let markup = ends_markup(&event);
         if st.dispatch(event, pos)? {
             return Ok(());
         }

@@ -14,8 +14,8 @@ use std::sync::mpsc;
 
 use quick_xml::events::{BytesCData, BytesEnd, BytesRef, BytesStart, BytesText, Event};
 
-use super::capped::Capped;
-use super::parser::{is_markup, syntax, xml_reader, Failure, ParseFailure};
+use super::capped::{ends_markup, Capped};
+use super::parser::{syntax, xml_reader, Failure, ParseFailure};
 
 /// Batches in flight between the two threads.
 const DEPTH: usize = 4;
@@ -152,7 +152,7 @@ fn tokenise<R: Read>(
             Ok(event) => {
                 let pos = reader.buffer_position();
                 let done = batch.push(&event, pos);
-                if is_markup(&event) {
+                if ends_markup(&event) {
                     reader.get_mut().boundary(pos);
                 }
                 done
