@@ -196,7 +196,7 @@ for tool, file, t, rss_kib, cases, size, status, runs in rows:
         for peer in ("junitparser", "quick-junit (Z)"):
             p = by.get((peer, base))
             if p and p[6] == "ok" and t > 0:
-                check(f"≥ 10× {peer.split()[0]} ({float(p[2]) / t:.0f}×)", float(p[2]) >= 10 * t)
+                check(f"≥ 10× {peer.split()[0]} ({float(p[2]) / t:.1f}×)", float(p[2]) >= 10 * t)
         check(f"RSS ≤ budget", rss <= budget)
         if base.startswith("output-1G"):
             check("RSS ≤ 64 MiB", rss <= 64)

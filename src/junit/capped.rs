@@ -16,16 +16,14 @@
 //! # Raw mode
 //!
 //! Following every run costs about as much as tokenising, and nearly every run of a real
-//! report is short. A consumer that reports where each markup event (tag, comment, CDATA
-//! section, declaration, processing instruction) ends, with [`Capped::boundary`], gets the
-//! bytes unlexed instead ("raw mode", enabled by [`Capped::with_boundaries`]; which events
-//! count is [`ends_markup`]): a run always
-//! starts after the last boundary, so as long as the consumer has read less than half the cap
-//! past it, no run can have reached the cap. When it wants more than that without a new
-//! boundary, or a NUL byte is next, the adapter lexes again from the last boundary (the bytes
-//! already handed out are never changed, since nothing in them could be cut) and cuts as
-//! above; it goes back to raw mode at the next end of markup. The filtered stream is the
-//! same either way.
+//! report is short. A consumer that reports where each tag and CDATA section ends (see
+//! [`ends_markup`]), with [`Capped::boundary`], gets the bytes unlexed instead ("raw mode",
+//! enabled by [`Capped::with_boundaries`]). A run always starts after the last boundary, so
+//! as long as the consumer has read less than half the cap past it, no run can have reached
+//! the cap. When it wants more than that without a new boundary, or a NUL byte is next, the
+//! adapter lexes again from the last boundary (the bytes already handed out never change:
+//! nothing in them could be cut) and cuts as above; it goes back to raw mode at the next end
+//! of markup. The filtered stream is the same either way.
 
 use std::io::{self, BufRead, Read};
 
