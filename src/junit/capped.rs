@@ -31,7 +31,8 @@ use quick_xml::events::Event;
 
 /// Bytes read from the file at a time.
 const CHUNK: usize = 256 * 1024;
-/// Longest markup (a tag without its attribute values) accepted before giving up.
+/// Longest tag accepted before giving up, its attribute values counted after cutting (so
+/// that a tag of a million attributes cannot fill memory either).
 const MAX_MARKUP: usize = 1024 * 1024;
 /// Bytes of lookahead needed to classify `<![CDATA[`.
 const LOOKAHEAD: usize = 9;
@@ -323,19 +324,14 @@ impl<R: Read> Capped<R> {
                     Some(i) => {
                         let q = rest[i];
                         self.keep(&mut r, &mut w, i + 1);
+                        self.grow_tag(i + 1);
                         self.end_run(if q == b'>' { Lex::Text } else { Lex::Attr(q) });
                         back_to_raw = q == b'>' && self.window > 0;
                     }
                     None => {
                         let n = rest.len();
-                        self.markup += n;
                         self.keep(&mut r, &mut w, n);
-                        if self.markup > MAX_MARKUP {
-                            self.fail(
-                                io::ErrorKind::InvalidData,
-                                format!("markup longer than {MAX_MARKUP} bytes"),
-                            );
-                        }
+                        self.grow_tag(n);
                     }
                 },
                 Lex::Attr(q) => {
@@ -348,6 +344,7 @@ impl<R: Read> Capped<R> {
                     }
                     if term {
                         self.keep(&mut r, &mut w, 1);
+                        self.grow_tag(usize::try_from(self.run).unwrap_or(usize::MAX) + 1);
                         self.end_run(Lex::Markup);
                     }
                 }
@@ -460,8 +457,22 @@ impl<R: Read> Capped<R> {
         self.run = 0;
         self.in_entity = false;
         self.dropping = false;
-        if next != Lex::Markup {
+        if !matches!(next, Lex::Markup | Lex::Attr(_)) {
             self.markup = 0;
+        }
+    }
+
+    /// Counts `n` more bytes of the current tag, failing past [`MAX_MARKUP`].
+    fn grow_tag(&mut self, n: usize) {
+        self.markup = self.markup.saturating_add(n);
+        if self.markup > MAX_MARKUP {
+            self.fail(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "a tag longer than {MAX_MARKUP} bytes (attribute values counted as cut to {} bytes)",
+                    self.cap
+                ),
+            );
         }
     }
 
@@ -839,6 +850,48 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_tag_of_a_million_attributes_is_an_error_not_a_memory_hog() {
+        let mut doc = String::from("<a><b");
+        for i in 0..200_000 {
+            doc.push_str(&format!(" a{i}=\"x\""));
+        }
+        doc.push_str("/></a>");
+        for raw in [false, true] {
+            let mut c = if raw {
+                Capped::with_boundaries(doc.as_bytes(), 64 * 1024)
+            } else {
+                Capped::new(doc.as_bytes(), 64 * 1024)
+            };
+            let mut out = Vec::new();
+            let err = c.read_to_end(&mut out).unwrap_err();
+            let inner = err
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<CappedError>())
+                .unwrap();
+            assert!(
+                inner.message.contains("tag longer than"),
+                "{}",
+                inner.message
+            );
+            assert!(
+                out.len() <= MAX_MARKUP + CHUNK,
+                "{} bytes let through",
+                out.len()
+            );
+        }
+        // Long values cut to the cap count as cut: ten of them are fine.
+        let long = "v".repeat(1_000_000);
+        let mut doc = String::from("<a");
+        for i in 0..10 {
+            doc.push_str(&format!(" m{i}=\"{long}\""));
+        }
+        doc.push_str("/>");
+        let (out, c) = filter(doc.as_bytes(), 64 * 1024);
+        assert!(c.truncated_any());
+        assert!(out.ends_with(b"/>"));
     }
 
     #[test]

@@ -89,6 +89,26 @@ fn nul_bytes() {
 }
 
 #[test]
+fn a_tag_of_a_million_attributes_is_refused_with_its_line() {
+    // 2 MiB of attributes in one start tag: larger than the parser ever buffers for a tag.
+    let (report, _) = run_with_bad(|p| {
+        let mut f = fs::File::create(p).unwrap();
+        f.write_all(b"<testsuite name=\"s\">\n  <testcase name=\"a\"/>\n  <testcase")
+            .unwrap();
+        for i in 0..200_000 {
+            write!(f, " a{i}=\"x\"").unwrap();
+        }
+        f.write_all(b"/>\n</testsuite>\n").unwrap();
+    });
+    let err = bad_error(&report);
+    assert!(
+        err.contains("bad.xml:3:") && err.contains("tag longer than"),
+        "{err}"
+    );
+    assert_eq!(bad_file(&report)["tests"], 0);
+}
+
+#[test]
 fn invalid_utf8_is_replaced_and_reported() {
     let (report, stderr) = run_with_bad(|p| {
         fs::write(
