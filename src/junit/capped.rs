@@ -575,6 +575,18 @@ mod tests {
         (out, c)
     }
 
+    /// Reads `c` to its error: what it let through, and the error.
+    fn filter_failing(mut c: Capped<&[u8]>) -> (Vec<u8>, CappedError) {
+        let mut out = Vec::new();
+        let err = c.read_to_end(&mut out).unwrap_err();
+        let inner = err
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<CappedError>())
+            .unwrap()
+            .clone();
+        (out, inner)
+    }
+
     #[test]
     fn small_documents_pass_through_unchanged() {
         let doc =
@@ -638,14 +650,8 @@ mod tests {
     #[test]
     fn nul_bytes_are_an_error_at_their_offset() {
         let doc = b"<a>ok\0bad</a>";
-        let mut c = Capped::new(&doc[..], 64);
-        let mut out = Vec::new();
-        let err = c.read_to_end(&mut out).unwrap_err();
+        let (out, inner) = filter_failing(Capped::new(&doc[..], 64));
         assert_eq!(out, b"<a>ok");
-        let inner = err
-            .get_ref()
-            .and_then(|e| e.downcast_ref::<CappedError>())
-            .unwrap();
         assert_eq!(inner.filtered_offset, 5);
         assert!(inner.message.contains("NUL"));
     }
@@ -659,13 +665,7 @@ mod tests {
         }
         let at = doc.len();
         doc.push_str("z\0</a>");
-        let mut c = Capped::new(doc.as_bytes(), 64);
-        let mut out = Vec::new();
-        let err = c.read_to_end(&mut out).unwrap_err();
-        let inner = err
-            .get_ref()
-            .and_then(|e| e.downcast_ref::<CappedError>())
-            .unwrap();
+        let (out, inner) = filter_failing(Capped::new(doc.as_bytes(), 64));
         assert_eq!(inner.filtered_offset, at as u64 + 1);
         assert_eq!(out, doc.as_bytes()[..at + 1].to_vec());
     }
@@ -860,17 +860,11 @@ mod tests {
         }
         doc.push_str("/></a>");
         for raw in [false, true] {
-            let mut c = if raw {
+            let (out, inner) = filter_failing(if raw {
                 Capped::with_boundaries(doc.as_bytes(), 64 * 1024)
             } else {
                 Capped::new(doc.as_bytes(), 64 * 1024)
-            };
-            let mut out = Vec::new();
-            let err = c.read_to_end(&mut out).unwrap_err();
-            let inner = err
-                .get_ref()
-                .and_then(|e| e.downcast_ref::<CappedError>())
-                .unwrap();
+            });
             assert!(
                 inner.message.contains("tag longer than"),
                 "{}",
