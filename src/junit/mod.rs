@@ -5,6 +5,7 @@
 //!   memory bounded by the number of test cases, never by the size of texts;
 //! - [`case`]: one `<testcase>` → one [`TestCase`], with retries folded into attempts;
 //! - [`dialect`]: which producer wrote a report and what a repeated test case means there;
+//! - [`encoding`]: UTF-16 and windows-1252 files turned into UTF-8 before anything reads them;
 //! - [`location`]: file/line from stack traces; [`text`]: limits and lenient attributes.
 //!
 //! A file that is not well-formed is rejected as a whole with its line and column; the
@@ -14,6 +15,7 @@ pub mod capped;
 pub mod case;
 pub mod dialect;
 pub mod discover;
+pub mod encoding;
 pub mod location;
 pub mod parser;
 mod pipeline;
@@ -108,17 +110,39 @@ pub fn parse_file(
     opts: &ParseOptions,
     out: &mut Vec<TestCase>,
 ) -> Result<Parsed, ReportError> {
-    let file = File::open(path).map_err(|source| ReportError::Io {
+    let io_error = |source| ReportError::Io {
         path: path.into(),
         source,
-    })?;
-    // Large files are read on a second thread (see `parser::parse_pipelined`).
-    let len = file.metadata().map_or(0, |m| m.len());
-    let parsed = if len >= PIPELINE_FROM_BYTES {
-        parser::parse_pipelined(file, len, opts, out)
-    } else {
-        parser::parse(file, opts, out)
     };
+    let file = File::open(path).map_err(io_error)?;
+    let len = file.metadata().map_or(0, |m| m.len());
+    let (mut input, sniffed) = encoding::open(file).map_err(io_error)?;
+    // Large files are read on a second thread (see `parser::parse_pipelined`).
+    let parsed = if len >= PIPELINE_FROM_BYTES {
+        // UTF-16 takes two bytes for what UTF-8 writes in one (test reports are mostly ASCII).
+        let utf8_len = match sniffed.encoding {
+            encoding::Encoding::Utf16Le | encoding::Encoding::Utf16Be => len / 2,
+            _ => len,
+        };
+        parser::parse_pipelined(&mut input, utf8_len, opts, out)
+    } else {
+        parser::parse(&mut input, opts, out)
+    };
+    let parsed = parsed.map(|mut parsed| {
+        if let Some(label) = &sniffed.unsupported {
+            parsed.warnings.insert(0, format!(
+                "the declared encoding {label:?} is not one cimon decodes (UTF-8, UTF-16, ISO-8859-1/windows-1252): read as UTF-8"
+            ));
+        }
+        if input.replaced() > 0 {
+            parsed.warnings.push(format!(
+                "{} characters of broken {} were replaced with U+FFFD",
+                input.replaced(),
+                sniffed.encoding.as_str()
+            ));
+        }
+        parsed
+    });
     match parsed {
         Ok(parsed) => Ok(parsed),
         Err(ParseFailure::Empty { offset }) => {
@@ -206,8 +230,12 @@ pub fn parse_files(
 }
 
 /// 1-based line and column (in characters) of a byte offset in a file.
+///
+/// The offset is one in the file decoded as [`encoding::open`] decodes it, which is also what
+/// the parser counts in.
 pub fn line_column(path: &Path, offset: u64) -> io::Result<(u64, u64)> {
-    let mut reader = BufReader::with_capacity(256 * 1024, File::open(path)?);
+    let (decoded, _) = encoding::open(File::open(path)?)?;
+    let mut reader = BufReader::with_capacity(256 * 1024, decoded);
     let (mut line, mut line_start_bytes) = (1u64, Vec::new());
     let mut pos = 0u64;
     loop {

@@ -132,6 +132,114 @@ fn invalid_utf8_is_replaced_and_reported() {
     );
 }
 
+/// `text` in UTF-16, little- or big-endian, with or without a byte order mark.
+fn utf16(text: &str, le: bool, bom: bool) -> Vec<u8> {
+    let mut out = match (bom, le) {
+        (false, _) => vec![],
+        (true, true) => vec![0xFF, 0xFE],
+        (true, false) => vec![0xFE, 0xFF],
+    };
+    for unit in text.encode_utf16() {
+        out.extend_from_slice(&if le {
+            unit.to_le_bytes()
+        } else {
+            unit.to_be_bytes()
+        });
+    }
+    out
+}
+
+fn case_names(report: &Value, suite: &str) -> Vec<String> {
+    report["tests"]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["suite"] == suite)
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn utf16_and_latin1_reports_are_decoded() {
+    let dir = tempfile::tempdir().unwrap();
+    // Over 1 MiB, so the two-thread reader decodes it too.
+    let mut big =
+        String::from("<?xml version=\"1.0\" encoding=\"UTF-16\"?>\n<testsuite name=\"big\">\n");
+    for i in 0..20_000 {
+        big.push_str(&format!(
+            "  <testcase classname=\"Grüße\" name=\"t{i} 😀\"/>\n"
+        ));
+    }
+    big.push_str("  <testcase classname=\"Grüße\" name=\"fails\"><failure message=\"ß≠ss\"/></testcase>\n</testsuite>\n");
+    let big = utf16(&big, true, true);
+    assert!(big.len() > 1 << 20);
+    fs::write(dir.path().join("le-bom.xml"), &big).unwrap();
+    fs::write(
+        dir.path().join("be.xml"),
+        utf16(
+            "<testsuite name=\"be\"><testcase name=\"naïve\"/></testsuite>",
+            false,
+            false,
+        ),
+    )
+    .unwrap();
+    let mut latin1 = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<testsuite name=\"l1\"><testcase name=\"caf".to_vec();
+    latin1.extend_from_slice(b"\xe9\"/></testsuite>\n");
+    fs::write(dir.path().join("latin1.xml"), latin1).unwrap();
+
+    let (report, stderr, code) = report_json(dir.path(), &[], &["--junit", "*.xml"]);
+    assert_eq!(code, 0, "{stderr}");
+    for f in report["tests"]["files"].as_array().unwrap() {
+        assert!(f["error"].is_null(), "{f}");
+    }
+    assert!(!stderr.contains("replaced"), "nothing was lost: {stderr}");
+    let big_names = case_names(&report, "big");
+    assert_eq!(big_names.len(), 20_001);
+    assert_eq!(big_names[7], "t7 😀");
+    let failed = report["tests"]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "fails")
+        .unwrap();
+    assert_eq!(failed["classname"], "Grüße");
+    assert_eq!(failed["outcome"], "failed");
+    assert_eq!(failed["attempts"][0]["details"]["message"], "ß≠ss");
+    assert_eq!(case_names(&report, "be"), ["naïve"]);
+    assert_eq!(case_names(&report, "l1"), ["café"]);
+    assert_eq!(report["tests"]["summary"]["total"], 20_003);
+}
+
+#[test]
+fn a_broken_utf16_report_names_the_line_and_column_of_the_text() {
+    let (report, _) = run_with_bad(|p| {
+        let doc = "<?xml version=\"1.0\" encoding=\"UTF-16\"?>\n<testsuite name=\"ü\">\n  <testcase name=\"ä\">\n  ö</testcas>\n</testsuite>\n";
+        fs::write(p, utf16(doc, false, true)).unwrap()
+    });
+    let err = bad_error(&report);
+    // Line 4, column 4 counted in characters, not in UTF-16 bytes.
+    assert!(
+        err.contains("bad.xml:4:4:") && err.contains("testcas"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_encoding_cimon_cannot_decode_is_named_and_the_rest_is_read() {
+    let (report, stderr) = run_with_bad(|p| {
+        let mut doc = b"<?xml version=\"1.0\" encoding=\"Shift_JIS\"?>\n<testsuite name=\"sj\"><testcase classname=\"c\" name=\"ok\"/><testcase name=\"".to_vec();
+        doc.extend_from_slice(b"\x83e\x83X\x83g\"/></testsuite>");
+        fs::write(p, doc).unwrap()
+    });
+    assert!(bad_file(&report)["error"].is_null());
+    assert_eq!(bad_file(&report)["tests"], 2);
+    assert!(case_names(&report, "sj").contains(&"ok".to_string()));
+    assert!(
+        stderr.contains("bad.xml: the declared encoding \"Shift_JIS\" is not one cimon decodes"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn doctype_entities_are_never_expanded_nor_fetched() {
     let secret = tempfile::NamedTempFile::new().unwrap();
