@@ -13,6 +13,8 @@
 //! - [`commands`]: one module per subcommand, the only place `anyhow` is used;
 //! - [`exit_code`]: the documented process exit codes.
 
+#![warn(missing_docs)]
+
 pub mod ci;
 pub mod cli;
 pub mod commands;
