@@ -77,8 +77,11 @@ pub fn sniff(head: &[u8]) -> Sniffed {
         [0, b, ..] if *b != 0 && b.is_ascii() => return found(Encoding::Utf16Be, 0),
         _ => {}
     }
-    let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-    match declared_encoding(text) {
+    if head.starts_with(b"\xEF\xBB\xBF") {
+        // A UTF-8 byte order mark decides over a declaration that says otherwise.
+        return found(Encoding::Utf8, 0);
+    }
+    match declared_encoding(head) {
         None => found(Encoding::Utf8, 0),
         Some(label) => match label_encoding(&label) {
             Some(encoding) => found(encoding, 0),
@@ -441,6 +444,9 @@ mod tests {
             b"<?xml version=\"1.0\" encoding=\"utf-8\"?><t/>",
             // Declared UTF-16, written in UTF-8 (no zero bytes): the bytes win.
             b"<?xml version=\"1.0\" encoding=\"UTF-16\"?><t/>",
+            // A UTF-8 byte order mark wins over the declaration.
+            b"\xEF\xBB\xBF<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><t/>",
+            b"\xEF\xBB\xBF<?xml version=\"1.0\" encoding=\"Shift_JIS\"?><t/>",
             b"",
         ] {
             let s = sniff(head);
