@@ -119,11 +119,7 @@ pub fn parse_file(
     let (mut input, sniffed) = encoding::open(file).map_err(io_error)?;
     // Large files are read on a second thread (see `parser::parse_pipelined`).
     let parsed = if len >= PIPELINE_FROM_BYTES {
-        // UTF-16 takes two bytes for what UTF-8 writes in one (test reports are mostly ASCII).
-        let utf8_len = match sniffed.encoding {
-            encoding::Encoding::Utf16Le | encoding::Encoding::Utf16Be => len / 2,
-            _ => len,
-        };
+        let utf8_len = sniffed.encoding.utf8_len(len);
         parser::parse_pipelined(&mut input, utf8_len, opts, out)
     } else {
         parser::parse(&mut input, opts, out)
